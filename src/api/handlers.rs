@@ -1,0 +1,237 @@
+//! The ConversationService handlers. Each one reads the caller, validates the request into
+//! domain types, calls the store, and turns the result into protobuf.
+
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::paging::{Listing, stream_pages};
+use super::{ApiError, requests};
+use crate::auth::Caller;
+use crate::domain::{PageTokenKey, Position};
+use crate::pb;
+use crate::pb::conversation_service_server::ConversationService;
+use crate::store::{Store, Transition};
+
+pub struct ConversationApi {
+    store: Store,
+    page_tokens: PageTokenKey,
+}
+
+impl ConversationApi {
+    pub fn new(store: Store, page_tokens: PageTokenKey) -> Self {
+        Self { store, page_tokens }
+    }
+
+    async fn transition(
+        &self,
+        caller: Caller,
+        id: &str,
+        etag: &str,
+        transition: Transition,
+    ) -> Result<Response<pb::Conversation>, Status> {
+        let (id, expected_revision) = requests::lifecycle(id, etag).map_err(ApiError::from)?;
+
+        let conversation = self
+            .store
+            .transition(caller.user_id, id, transition, expected_revision)
+            .await
+            .map_err(ApiError::from)?;
+
+        Ok(Response::new(conversation.into()))
+    }
+}
+
+type PageStream<T> = ReceiverStream<Result<T, Status>>;
+
+#[tonic::async_trait]
+impl ConversationService for ConversationApi {
+    async fn create_conversation(
+        &self,
+        request: Request<pb::CreateConversationRequest>,
+    ) -> Result<Response<pb::Conversation>, Status> {
+        let caller = Caller::of(&request)?;
+        let (new, request_id) =
+            requests::new_conversation(request.into_inner()).map_err(ApiError::from)?;
+
+        let conversation = self
+            .store
+            .create_conversation(caller.user_id, new, request_id.as_ref())
+            .await
+            .map_err(ApiError::from)?;
+
+        Ok(Response::new(conversation.into()))
+    }
+
+    async fn get_conversation(
+        &self,
+        request: Request<pb::GetConversationRequest>,
+    ) -> Result<Response<pb::Conversation>, Status> {
+        let caller = Caller::of(&request)?;
+        let id = requests::id("id", &request.get_ref().id).map_err(ApiError::from)?;
+
+        let conversation =
+            self.store.get_conversation(caller.user_id, id).await.map_err(ApiError::from)?;
+
+        Ok(Response::new(conversation.into()))
+    }
+
+    async fn update_conversation(
+        &self,
+        request: Request<pb::UpdateConversationRequest>,
+    ) -> Result<Response<pb::Conversation>, Status> {
+        let caller = Caller::of(&request)?;
+        let update = requests::update(request.into_inner()).map_err(ApiError::from)?;
+
+        let conversation = self
+            .store
+            .update_conversation(
+                caller.user_id,
+                update.id,
+                update.changes,
+                update.expected_revision,
+            )
+            .await
+            .map_err(ApiError::from)?;
+
+        Ok(Response::new(conversation.into()))
+    }
+
+    async fn archive_conversation(
+        &self,
+        request: Request<pb::ArchiveConversationRequest>,
+    ) -> Result<Response<pb::Conversation>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.get_ref();
+        self.transition(caller, &body.id, &body.etag, Transition::Archive).await
+    }
+
+    async fn unarchive_conversation(
+        &self,
+        request: Request<pb::UnarchiveConversationRequest>,
+    ) -> Result<Response<pb::Conversation>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.get_ref();
+        self.transition(caller, &body.id, &body.etag, Transition::Unarchive).await
+    }
+
+    async fn delete_conversation(
+        &self,
+        request: Request<pb::DeleteConversationRequest>,
+    ) -> Result<Response<pb::Conversation>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.get_ref();
+        self.transition(caller, &body.id, &body.etag, Transition::Delete).await
+    }
+
+    async fn undelete_conversation(
+        &self,
+        request: Request<pb::UndeleteConversationRequest>,
+    ) -> Result<Response<pb::Conversation>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.get_ref();
+        self.transition(caller, &body.id, &body.etag, Transition::Undelete).await
+    }
+
+    type ListConversationsStream = PageStream<pb::ListConversationsResponse>;
+
+    async fn list_conversations(
+        &self,
+        request: Request<pb::ListConversationsRequest>,
+    ) -> Result<Response<Self::ListConversationsStream>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.get_ref();
+        let list = requests::list_conversations(body).map_err(ApiError::from)?;
+        let binding = list.binding();
+        let start_after = self.resume_point(caller.user_id, &binding, &body.page_token)?;
+
+        let store = self.store.clone();
+        let filter = list.filter.clone();
+        let keys = self.page_tokens.clone();
+        let listing = Listing {
+            fetch: move |after, limit| {
+                let (store, filter) = (store.clone(), filter.clone());
+                async move { store.list_conversations(caller.user_id, &filter, after, limit).await }
+            },
+            build: |rows: Vec<_>, next_page_token| pb::ListConversationsResponse {
+                conversations: rows.into_iter().map(Into::into).collect(),
+                next_page_token,
+            },
+            issue_token: move |position| keys.issue(caller.user_id, &binding, position),
+            locate: |row: &crate::store::ConversationRecord| Position {
+                at: row.updated_at,
+                id: row.id,
+            },
+        };
+
+        let stream = stream_pages(listing, start_after, list.page_size, list.page_limit).await?;
+        Ok(Response::new(stream))
+    }
+
+    async fn append_message(
+        &self,
+        request: Request<pb::AppendMessageRequest>,
+    ) -> Result<Response<pb::Message>, Status> {
+        let caller = Caller::of(&request)?;
+        let (conversation_id, new, request_id) =
+            requests::new_message(request.into_inner()).map_err(ApiError::from)?;
+
+        let message = self
+            .store
+            .append_message(caller.user_id, conversation_id, new, request_id.as_ref())
+            .await
+            .map_err(ApiError::from)?;
+
+        Ok(Response::new(message.into()))
+    }
+
+    type ListMessagesStream = PageStream<pb::ListMessagesResponse>;
+
+    async fn list_messages(
+        &self,
+        request: Request<pb::ListMessagesRequest>,
+    ) -> Result<Response<Self::ListMessagesStream>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.get_ref();
+        let list = requests::list_messages(body).map_err(ApiError::from)?;
+        let binding = list.binding();
+        let start_after = self.resume_point(caller.user_id, &binding, &body.page_token)?;
+
+        let store = self.store.clone();
+        let conversation_id = list.conversation_id;
+        let keys = self.page_tokens.clone();
+        let listing = Listing {
+            fetch: move |after, limit| {
+                let store = store.clone();
+                async move { store.list_messages(caller.user_id, conversation_id, after, limit).await }
+            },
+            build: |rows: Vec<_>, next_page_token| pb::ListMessagesResponse {
+                messages: rows.into_iter().map(Into::into).collect(),
+                next_page_token,
+            },
+            issue_token: move |position| keys.issue(caller.user_id, &binding, position),
+            locate: |row: &crate::store::MessageRecord| Position { at: row.created_at, id: row.id },
+        };
+
+        let stream = stream_pages(listing, start_after, list.page_size, list.page_limit).await?;
+        Ok(Response::new(stream))
+    }
+}
+
+impl ConversationApi {
+    /// Where a listing resumes: nowhere for a first call, the token's position otherwise.
+    fn resume_point(
+        &self,
+        user_id: uuid::Uuid,
+        binding: &str,
+        page_token: &str,
+    ) -> Result<Option<Position>, Status> {
+        if page_token.is_empty() {
+            return Ok(None);
+        }
+        let position = self
+            .page_tokens
+            .verify("page_token", user_id, binding, page_token)
+            .map_err(ApiError::from)?;
+        Ok(Some(position))
+    }
+}

@@ -1,0 +1,273 @@
+//! Protobuf requests to validated domain inputs. Each function checks every field and
+//! reports all violations at once, named by their path in the request.
+
+use uuid::Uuid;
+
+use super::json::struct_to_json;
+use crate::domain::{
+    AllValid, ContextData, InvalidInput, MessageContent, MessageType, Mode, PageLimit, PageSize,
+    RequestId, Status, Title,
+};
+use crate::pb;
+use crate::store::{ConversationChanges, ConversationFilter, NewConversation, NewMessage};
+
+/// The fields UpdateConversation can change, as update_mask paths.
+const UPDATABLE_FIELDS: [&str; 3] = ["title", "mode", "context_data"];
+
+pub fn id(field: &str, value: &str) -> Result<Uuid, InvalidInput> {
+    if value.is_empty() {
+        return Err(InvalidInput::field(field, "is required"));
+    }
+    Uuid::parse_str(value).map_err(|_| InvalidInput::field(field, "must be a UUID"))
+}
+
+/// An optional etag: empty means "whatever the current revision is".
+pub fn etag(field: &str, value: &str) -> Result<Option<i64>, InvalidInput> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    value
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| InvalidInput::field(field, "is not an etag this service issued"))
+}
+
+/// A mode; `None` when unspecified.
+pub fn mode(field: &str, value: i32) -> Result<Option<Mode>, InvalidInput> {
+    match pb::Mode::try_from(value) {
+        Ok(pb::Mode::Unspecified) => Ok(None),
+        Ok(pb::Mode::Analysis) => Ok(Some(Mode::Analysis)),
+        Ok(pb::Mode::Psychology) => Ok(Some(Mode::Psychology)),
+        Ok(pb::Mode::Training) => Ok(Some(Mode::Training)),
+        Ok(pb::Mode::Planning) => Ok(Some(Mode::Planning)),
+        Err(_) => Err(unknown_enum(field, value)),
+    }
+}
+
+pub fn status(field: &str, value: i32) -> Result<Option<Status>, InvalidInput> {
+    match pb::Status::try_from(value) {
+        Ok(pb::Status::Unspecified) => Ok(None),
+        Ok(pb::Status::Active) => Ok(Some(Status::Active)),
+        Ok(pb::Status::Archived) => Ok(Some(Status::Archived)),
+        Ok(pb::Status::Deleted) => Ok(Some(Status::Deleted)),
+        Err(_) => Err(unknown_enum(field, value)),
+    }
+}
+
+fn message_type(field: &str, value: i32) -> Result<MessageType, InvalidInput> {
+    match pb::MessageType::try_from(value) {
+        Ok(pb::MessageType::Unspecified) => Err(InvalidInput::field(field, "is required")),
+        Ok(pb::MessageType::User) => Ok(MessageType::User),
+        Ok(pb::MessageType::Assistant) => Ok(MessageType::Assistant),
+        Ok(pb::MessageType::System) => Ok(MessageType::System),
+        Err(_) => Err(unknown_enum(field, value)),
+    }
+}
+
+fn unknown_enum(field: &str, value: i32) -> InvalidInput {
+    InvalidInput::field(field, format!("{value} is not a known value"))
+}
+
+fn context(field: &str, value: Option<prost_types::Struct>) -> Result<ContextData, InvalidInput> {
+    let Some(object) = value else {
+        return Ok(ContextData::empty());
+    };
+    let json =
+        struct_to_json(object).map_err(|error| InvalidInput::field(field, error.to_string()))?;
+    ContextData::parse(field, json)
+}
+
+pub fn new_conversation(
+    request: pb::CreateConversationRequest,
+) -> Result<(NewConversation, Option<RequestId>), InvalidInput> {
+    let conversation = request.conversation.unwrap_or_default();
+
+    let (title, mode, context_data, request_id) = (
+        Title::parse_optional("conversation.title", &conversation.title),
+        mode("conversation.mode", conversation.mode),
+        context("conversation.context_data", conversation.context_data),
+        RequestId::parse_optional("request_id", &request.request_id),
+    )
+        .all_valid()?;
+
+    let new = NewConversation { title, mode: mode.unwrap_or(Mode::Analysis), context_data };
+    Ok((new, request_id))
+}
+
+/// The validated parts of an UpdateConversation request.
+pub struct Update {
+    pub id: Uuid,
+    pub changes: ConversationChanges,
+    pub expected_revision: Option<i64>,
+}
+
+pub fn update(request: pb::UpdateConversationRequest) -> Result<Update, InvalidInput> {
+    let Some(conversation) = request.conversation else {
+        return Err(InvalidInput::field("conversation", "is required"));
+    };
+
+    let (id, expected_revision, paths) = (
+        id("conversation.id", &conversation.id),
+        etag("conversation.etag", &conversation.etag),
+        update_paths(request.update_mask.as_ref(), &conversation),
+    )
+        .all_valid()?;
+
+    let (title, mode, context_data) = (
+        optional_change(&paths, "title", || {
+            Title::parse("conversation.title", &conversation.title)
+        }),
+        optional_change(&paths, "mode", || {
+            mode("conversation.mode", conversation.mode)?.ok_or_else(|| {
+                InvalidInput::field("conversation.mode", "must be set when it is updated")
+            })
+        }),
+        optional_change(&paths, "context_data", || {
+            context("conversation.context_data", conversation.context_data.clone())
+        }),
+    )
+        .all_valid()?;
+
+    let changes = ConversationChanges { title, mode, context_data };
+    Ok(Update { id, changes, expected_revision })
+}
+
+/// Validates a field only when the update changes it.
+fn optional_change<T>(
+    paths: &[&str],
+    field: &str,
+    validate: impl FnOnce() -> Result<T, InvalidInput>,
+) -> Result<Option<T>, InvalidInput> {
+    if paths.contains(&field) { validate().map(Some) } else { Ok(None) }
+}
+
+/// The fields to change. An empty mask means every updatable field set in the request.
+fn update_paths(
+    mask: Option<&prost_types::FieldMask>,
+    conversation: &pb::Conversation,
+) -> Result<Vec<&'static str>, InvalidInput> {
+    let paths = mask.map(|mask| mask.paths.as_slice()).unwrap_or_default();
+
+    if paths.is_empty() {
+        let set = [
+            !conversation.title.is_empty(),
+            conversation.mode != 0,
+            conversation.context_data.is_some(),
+        ];
+        let implied: Vec<&str> = UPDATABLE_FIELDS
+            .into_iter()
+            .zip(set)
+            .filter_map(|(field, set)| set.then_some(field))
+            .collect();
+        if implied.is_empty() {
+            return Err(InvalidInput::field(
+                "update_mask",
+                "names no field, and the conversation sets none of title, mode, context_data",
+            ));
+        }
+        return Ok(implied);
+    }
+
+    let mut invalid = InvalidInput::new();
+    let mut chosen = Vec::new();
+    for (index, path) in paths.iter().enumerate() {
+        if path == "*" {
+            chosen.extend(UPDATABLE_FIELDS);
+        } else if let Some(field) = UPDATABLE_FIELDS.into_iter().find(|field| field == path) {
+            chosen.push(field);
+        } else {
+            invalid.add(
+                format!("update_mask.paths[{index}]"),
+                format!("{path:?} cannot be updated; use title, mode, context_data or *"),
+            );
+        }
+    }
+    invalid.into_result()?;
+
+    Ok(chosen)
+}
+
+/// The id and optional etag of a lifecycle request.
+pub fn lifecycle(id_value: &str, etag_value: &str) -> Result<(Uuid, Option<i64>), InvalidInput> {
+    (id("id", id_value), etag("etag", etag_value)).all_valid()
+}
+
+/// The validated parts of a ListConversations request.
+pub struct ListConversations {
+    pub filter: ConversationFilter,
+    pub page_size: PageSize,
+    pub page_limit: PageLimit,
+}
+
+impl ListConversations {
+    /// What a page token of this request is bound to: the filters, not the page size.
+    pub fn binding(&self) -> String {
+        format!("conversations|{:?}|{:?}", self.filter.mode, self.filter.statuses)
+    }
+}
+
+pub fn list_conversations(
+    request: &pb::ListConversationsRequest,
+) -> Result<ListConversations, InvalidInput> {
+    let (page_size, page_limit, mode, status) = (
+        PageSize::parse("page_size", request.page_size),
+        PageLimit::parse("max_pages", request.max_pages),
+        mode("mode", request.mode),
+        status("status", request.status),
+    )
+        .all_valid()?;
+
+    let statuses = match (status, request.show_deleted) {
+        (Some(status), _) => vec![status],
+        (None, false) => vec![Status::Active, Status::Archived],
+        (None, true) => vec![Status::Active, Status::Archived, Status::Deleted],
+    };
+
+    Ok(ListConversations { filter: ConversationFilter { mode, statuses }, page_size, page_limit })
+}
+
+/// The validated parts of a ListMessages request.
+pub struct ListMessages {
+    pub conversation_id: Uuid,
+    pub page_size: PageSize,
+    pub page_limit: PageLimit,
+}
+
+impl ListMessages {
+    pub fn binding(&self) -> String {
+        format!("messages|{}", self.conversation_id)
+    }
+}
+
+pub fn list_messages(request: &pb::ListMessagesRequest) -> Result<ListMessages, InvalidInput> {
+    let (conversation_id, page_size, page_limit) = (
+        id("conversation_id", &request.conversation_id),
+        PageSize::parse("page_size", request.page_size),
+        PageLimit::parse("max_pages", request.max_pages),
+    )
+        .all_valid()?;
+
+    Ok(ListMessages { conversation_id, page_size, page_limit })
+}
+
+pub fn new_message(
+    request: pb::AppendMessageRequest,
+) -> Result<(Uuid, NewMessage, Option<RequestId>), InvalidInput> {
+    let message = match request.message {
+        Some(message) => (
+            message_type("message.type", message.r#type),
+            MessageContent::parse("message.content", message.content),
+        )
+            .all_valid(),
+        None => Err(InvalidInput::field("message", "is required")),
+    };
+
+    let (conversation_id, (message_type, content), request_id) = (
+        id("conversation_id", &request.conversation_id),
+        message,
+        RequestId::parse_optional("request_id", &request.request_id),
+    )
+        .all_valid()?;
+
+    Ok((conversation_id, NewMessage { message_type, content }, request_id))
+}

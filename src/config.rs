@@ -1,0 +1,208 @@
+//! Every setting of the service: a command-line flag and an environment variable each, with
+//! the doc line that `--help` prints. Secrets are redacted wherever settings are printed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "conversation-service", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve gRPC (the default when no command is given).
+    Serve,
+    /// Apply the database migrations and exit; for a Kubernetes Job before a rollout.
+    Migrate {
+        /// Revert every migration instead (drops the service's tables and their data).
+        #[arg(long)]
+        revert_all: bool,
+    },
+    /// Print a bearer token for a user, signed with the service's HS256 secret.
+    Token {
+        /// The user's UUID, which becomes the token's subject.
+        #[arg(long)]
+        user: uuid::Uuid,
+        /// How long the token stays valid, such as 1h or 30m.
+        #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        /// A role to grant, such as admin; repeat for several.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Clone, Args)]
+pub struct Settings {
+    /// Address the gRPC server listens on.
+    #[arg(
+        long,
+        env = "CONVERSATION_LISTEN_ADDR",
+        default_value = "127.0.0.1:50051",
+        global = true
+    )]
+    pub listen_addr: SocketAddr,
+
+    /// PostgreSQL URL. When unset, the service runs its own embedded PostgreSQL in the data
+    /// directory.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Directory of the embedded PostgreSQL and the generated signing secret. Defaults to
+    /// /var/lib/conversation-service for root and ~/.local/share/conversation-service otherwise.
+    #[arg(long, env = "CONVERSATION_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+
+    /// Directory of the PostgreSQL server programs (initdb, postgres) for the embedded mode.
+    /// Found with pg_config or under /usr/lib/postgresql when unset.
+    #[arg(long, env = "CONVERSATION_POSTGRES_BIN_DIR", global = true)]
+    pub postgres_bin_dir: Option<PathBuf>,
+
+    /// Apply migrations at start with DATABASE_URL set. The embedded mode always does.
+    #[arg(long, env = "CONVERSATION_MIGRATE_ON_START", global = true)]
+    pub migrate_on_start: bool,
+
+    /// Largest number of PostgreSQL connections the service holds.
+    #[arg(long, env = "CONVERSATION_DB_MAX_CONNECTIONS", default_value_t = 16, global = true)]
+    pub db_max_connections: u32,
+
+    /// How long a request waits for a free connection before it fails with UNAVAILABLE.
+    #[arg(long, env = "CONVERSATION_DB_ACQUIRE_TIMEOUT", default_value = "2s",
+          value_parser = humantime::parse_duration, global = true)]
+    pub db_acquire_timeout: Duration,
+
+    /// HS256 secret that signs bearer tokens. The embedded mode generates one in the data
+    /// directory when unset.
+    #[arg(long, env = "CONVERSATION_JWT_SECRET", global = true, hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// The iss claim a token must carry.
+    #[arg(long, env = "CONVERSATION_JWT_ISSUER", default_value = "tradecoach", global = true)]
+    pub jwt_issuer: String,
+
+    /// The aud claim a token must carry.
+    #[arg(
+        long,
+        env = "CONVERSATION_JWT_AUDIENCE",
+        default_value = "conversation-service",
+        global = true
+    )]
+    pub jwt_audience: String,
+
+    /// The claim that lists a caller's roles.
+    #[arg(long, env = "CONVERSATION_JWT_ROLES_CLAIM", default_value = "roles", global = true)]
+    pub jwt_roles_claim: String,
+
+    /// Accept the x-user-id header without a token. Only behind a mesh that authenticates
+    /// callers itself and strips this header from outside traffic.
+    #[arg(long, env = "CONVERSATION_TRUST_USER_ID_HEADER", global = true)]
+    pub trust_user_id_header: bool,
+
+    /// Secret that signs page tokens; every replica must share it. Derived from the JWT secret
+    /// when unset.
+    #[arg(long, env = "CONVERSATION_PAGE_TOKEN_SECRET", global = true, hide_env_values = true)]
+    pub page_token_secret: Option<String>,
+
+    /// How often the health check probes PostgreSQL.
+    #[arg(long, env = "CONVERSATION_HEALTH_INTERVAL", default_value = "2s",
+          value_parser = humantime::parse_duration, global = true)]
+    pub health_interval: Duration,
+
+    /// How long in-flight calls may run after SIGTERM before they are cut.
+    #[arg(long, env = "CONVERSATION_SHUTDOWN_GRACE", default_value = "20s",
+          value_parser = humantime::parse_duration, global = true)]
+    pub shutdown_grace: Duration,
+
+    /// Log line format; the level comes from RUST_LOG (default info).
+    #[arg(
+        long,
+        env = "CONVERSATION_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |secret: &Option<String>| secret.as_ref().map(|_| "[redacted]");
+        f.debug_struct("Settings")
+            .field("listen_addr", &self.listen_addr)
+            .field("database_url", &redacted(&self.database_url))
+            .field("data_dir", &self.data_dir)
+            .field("postgres_bin_dir", &self.postgres_bin_dir)
+            .field("migrate_on_start", &self.migrate_on_start)
+            .field("db_max_connections", &self.db_max_connections)
+            .field("db_acquire_timeout", &self.db_acquire_timeout)
+            .field("jwt_secret", &redacted(&self.jwt_secret))
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("jwt_roles_claim", &self.jwt_roles_claim)
+            .field("trust_user_id_header", &self.trust_user_id_header)
+            .field("page_token_secret", &redacted(&self.page_token_secret))
+            .field("health_interval", &self.health_interval)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// The data directory in force: the configured one or the platform default.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        if crate::embedded::running_as_root() {
+            return PathBuf::from("/var/lib/conversation-service");
+        }
+        let base = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+            PathBuf::from(home).join(".local/share")
+        });
+        base.join("conversation-service")
+    }
+
+    /// Settings for tests and tools that build them in code: every default, no flags read.
+    pub fn defaults() -> Self {
+        Cli::parse_from(["conversation-service"]).settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_appear_in_debug_output() {
+        let mut settings = Settings::defaults();
+        settings.jwt_secret = Some("hunter2".into());
+        settings.database_url = Some("postgres://app:pa55@db/conversations".into());
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("hunter2") && !printed.contains("pa55"));
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

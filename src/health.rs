@@ -1,0 +1,47 @@
+//! The standard gRPC health service, following PostgreSQL: SERVING while the database
+//! answers, NOT_SERVING while it does not, and NOT_SERVING for good once shutdown begins.
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::pb::SERVICE_NAME;
+use crate::store::Store;
+
+/// Sets the overall status ("") and the conversation service's status together.
+pub async fn set_status(reporter: &HealthReporter, status: ServingStatus) {
+    reporter.set_service_status("", status).await;
+    reporter.set_service_status(SERVICE_NAME, status).await;
+}
+
+/// Probes the database every `interval` and reports each change of its reachability.
+pub fn watch_database(
+    reporter: HealthReporter,
+    store: Store,
+    interval: Duration,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut reachable = None;
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+        loop {
+            ticker.tick().await;
+            let now_reachable = store.ping(interval.max(Duration::from_secs(1))).await.is_ok();
+            if reachable == Some(now_reachable) {
+                continue;
+            }
+
+            if now_reachable {
+                tracing::info!("database reachable; serving");
+                set_status(&reporter, ServingStatus::Serving).await;
+            } else {
+                tracing::warn!("database unreachable; not serving");
+                set_status(&reporter, ServingStatus::NotServing).await;
+            }
+            reachable = Some(now_reachable);
+        }
+    })
+}

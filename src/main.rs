@@ -1,0 +1,77 @@
+//! The `conversation-service` command: serve (the default), migrate, or print a token.
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+
+use conversation_service::auth::{JwtSettings, TokenIssuer};
+use conversation_service::config::{Cli, Command, Settings};
+use conversation_service::database::{Database, MIGRATOR};
+use conversation_service::server::{self, ServerConfig};
+use conversation_service::store::Store;
+use conversation_service::{secrets, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(cli.settings.log_format);
+
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.settings).await,
+        Command::Migrate { revert_all } => migrate(cli.settings, revert_all).await,
+        Command::Token { user, ttl, roles } => {
+            let issuer = TokenIssuer::new(jwt_settings(&cli.settings)?);
+            println!("{}", issuer.issue(user, &roles, ttl)?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    tracing::debug!(?settings, "settings");
+    let jwt = jwt_settings(&settings)?;
+    let page_tokens = secrets::page_token_key(&settings, &jwt.secret);
+
+    let listener = TcpListener::bind(settings.listen_addr)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen_addr))?;
+
+    let database = Database::open(&settings).await?;
+    let config = ServerConfig {
+        store: Store::new(database.pool.clone()),
+        jwt,
+        page_tokens,
+        trust_user_id_header: settings.trust_user_id_header,
+        health_interval: settings.health_interval,
+        shutdown_grace: settings.shutdown_grace,
+    };
+
+    let served = server::serve(listener, config, server::termination_signal()).await;
+    database.close().await;
+    served
+}
+
+async fn migrate(mut settings: Settings, revert_all: bool) -> anyhow::Result<()> {
+    settings.migrate_on_start = false;
+    let database = Database::open(&settings).await?;
+
+    let result = if revert_all {
+        MIGRATOR.undo(&database.pool, 0).await
+    } else {
+        MIGRATOR.run(&database.pool).await
+    };
+    database.close().await;
+
+    result.context("migrating")?;
+    tracing::info!(revert_all, "migrations done");
+    Ok(())
+}
+
+fn jwt_settings(settings: &Settings) -> anyhow::Result<JwtSettings> {
+    Ok(JwtSettings {
+        secret: secrets::jwt_secret(settings)?,
+        issuer: settings.jwt_issuer.clone(),
+        audience: settings.jwt_audience.clone(),
+        roles_claim: settings.jwt_roles_claim.clone(),
+    })
+}

@@ -1,0 +1,145 @@
+//! Assembling and running the gRPC server: the conversation service behind its
+//! authenticator, plus health and reflection without credentials; and the orderly shutdown
+//! (health first, then a bounded drain of in-flight calls).
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+
+use crate::api::ConversationApi;
+use crate::auth::{Authenticator, JwtSettings};
+use crate::domain::PageTokenKey;
+use crate::health;
+use crate::pb::{self, conversation_service_server::ConversationServiceServer};
+use crate::store::Store;
+
+/// The largest request or response message, both directions.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// How often message partitions for the coming months are checked.
+const PARTITION_CHECK_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+const PARTITION_MONTHS_AHEAD: i32 = 3;
+
+/// Everything the server needs, already built.
+pub struct ServerConfig {
+    pub store: Store,
+    pub jwt: JwtSettings,
+    pub page_tokens: PageTokenKey,
+    pub trust_user_id_header: bool,
+    pub health_interval: Duration,
+    pub shutdown_grace: Duration,
+}
+
+/// Serves on `listener` until `shutdown` resolves, then drains for at most the grace period.
+pub async fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    health::set_status(&reporter, ServingStatus::NotServing).await;
+    let health_watch =
+        health::watch_database(reporter.clone(), config.store.clone(), config.health_interval);
+    let partitions = maintain_message_partitions(config.store.clone());
+
+    let reflection = reflection_builder().build_v1()?;
+    let reflection_alpha = reflection_builder().build_v1alpha()?;
+
+    if config.trust_user_id_header {
+        tracing::warn!(
+            "trusting the x-user-id header without a token: only safe behind a mesh that \
+             authenticates callers and strips this header from outside traffic"
+        );
+    }
+    let authenticator = Authenticator::new(&config.jwt, config.trust_user_id_header)?;
+    let conversations = ConversationServiceServer::new(ConversationApi::new(
+        config.store.clone(),
+        config.page_tokens.clone(),
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_MESSAGE_BYTES);
+
+    let address = listener.local_addr()?;
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let (drain, drain_started) = tokio::sync::oneshot::channel::<()>();
+
+    let server = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_alpha)
+        .add_service(InterceptedService::new(conversations, authenticator))
+        .serve_with_incoming_shutdown(incoming, async {
+            let _ = drain_started.await;
+        });
+    tracing::info!(listen.addr = %address, "serving gRPC");
+
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => {
+            health_watch.abort();
+            partitions.abort();
+            return result.map_err(Into::into);
+        }
+        () = shutdown => {}
+    }
+
+    health_watch.abort();
+    partitions.abort();
+    health::set_status(&reporter, ServingStatus::NotServing).await;
+    tracing::info!(grace = ?config.shutdown_grace, "shutting down: draining in-flight calls");
+    let _ = drain.send(());
+
+    match tokio::time::timeout(config.shutdown_grace, server).await {
+        Ok(result) => result?,
+        Err(_) => tracing::warn!("calls still running after the grace period were cut"),
+    }
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// Reflection over the API, health, and the `google.rpc` error details, so that grpcurl can
+/// call every method and print the field violations of an error. Both the v1 protocol and
+/// the older v1alpha one are served, for older clients.
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+}
+
+fn maintain_message_partitions(store: Store) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(PARTITION_CHECK_INTERVAL);
+        loop {
+            ticker.tick().await;
+            if let Err(error) = store.ensure_message_partitions(PARTITION_MONTHS_AHEAD).await {
+                tracing::warn!(%error, "could not create the coming months' message partitions");
+            }
+        }
+    })
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn termination_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("received Ctrl-C"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}

@@ -1,0 +1,55 @@
+//! Every SQL statement of the service. Each method takes the caller's user id and every
+//! statement filters by it, so that no code path can reach another user's rows. Database
+//! errors are classified here, once, into [`StoreError`]; their text never leaves this module
+//! except in logs.
+
+mod conversations;
+mod error;
+mod messages;
+mod records;
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+pub use conversations::{ConversationChanges, ConversationFilter, NewConversation, Transition};
+pub use error::StoreError;
+pub use messages::NewMessage;
+pub use records::{ConversationRecord, MessageRecord};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The service's handle on PostgreSQL; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Answers whether PostgreSQL answers a trivial query within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> StoreResult<()> {
+        let query = sqlx::query("SELECT 1").execute(&self.pool);
+        match tokio::time::timeout(timeout, query).await {
+            Ok(result) => result.map(|_| ()).map_err(StoreError::from),
+            Err(_) => Err(StoreError::Unavailable("ping timed out".into())),
+        }
+    }
+
+    /// Creates the message partitions of this month and the next `months_ahead`, so that new
+    /// messages never land in the default partition.
+    pub async fn ensure_message_partitions(&self, months_ahead: i32) -> StoreResult<()> {
+        sqlx::query("SELECT ensure_message_partitions($1)")
+            .bind(months_ahead)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
