@@ -1,0 +1,17 @@
+//! Integration tests: a real server over a real socket, real tonic clients, and a real
+//! PostgreSQL. See `support` for the world each test gets.
+
+mod support;
+
+mod bad_input;
+mod concurrency;
+mod conversations;
+mod credentials;
+mod health;
+mod idempotency;
+mod isolation;
+mod lifecycle;
+mod listing;
+mod messages;
+mod migrations;
+mod updates;
