@@ -29,17 +29,24 @@ pub fn watch_database(
 
         loop {
             ticker.tick().await;
-            let now_reachable = store.ping(interval.max(Duration::from_secs(1))).await.is_ok();
+            let ping = store.ping(interval.max(Duration::from_secs(1))).await;
+            let now_reachable = ping.is_ok();
             if reachable == Some(now_reachable) {
+                if let Err(error) = &ping {
+                    tracing::debug!(%error, "database still unreachable");
+                }
                 continue;
             }
 
-            if now_reachable {
-                tracing::info!("database reachable; serving");
-                set_status(&reporter, ServingStatus::Serving).await;
-            } else {
-                tracing::warn!("database unreachable; not serving");
-                set_status(&reporter, ServingStatus::NotServing).await;
+            match ping {
+                Ok(()) => {
+                    tracing::info!("database reachable; serving");
+                    set_status(&reporter, ServingStatus::Serving).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "database unreachable; not serving");
+                    set_status(&reporter, ServingStatus::NotServing).await;
+                }
             }
             reachable = Some(now_reachable);
         }

@@ -4,13 +4,14 @@
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::ApiError;
 use super::paging::{Listing, stream_pages};
-use super::{ApiError, requests};
+use super::requests::{self, PageTokens};
 use crate::auth::Caller;
 use crate::domain::{PageTokenKey, Position};
 use crate::pb;
 use crate::pb::conversation_service_server::ConversationService;
-use crate::store::{Store, Transition};
+use crate::store::{ConversationRecord, MessageRecord, Store, Transition};
 
 pub struct ConversationApi {
     store: Store,
@@ -20,6 +21,10 @@ pub struct ConversationApi {
 impl ConversationApi {
     pub fn new(store: Store, page_tokens: PageTokenKey) -> Self {
         Self { store, page_tokens }
+    }
+
+    fn page_tokens_of(&self, caller: &Caller) -> PageTokens {
+        PageTokens { key: self.page_tokens.clone(), user_id: caller.user_id }
     }
 
     async fn transition(
@@ -139,31 +144,28 @@ impl ConversationService for ConversationApi {
         request: Request<pb::ListConversationsRequest>,
     ) -> Result<Response<Self::ListConversationsStream>, Status> {
         let caller = Caller::of(&request)?;
-        let body = request.get_ref();
-        let list = requests::list_conversations(body).map_err(ApiError::from)?;
-        let binding = list.binding();
-        let start_after = self.resume_point(caller.user_id, &binding, &body.page_token)?;
+        let tokens = self.page_tokens_of(&caller);
+        let list =
+            requests::list_conversations(request.get_ref(), &tokens).map_err(ApiError::from)?;
+        let binding = requests::conversations_binding(request.get_ref());
 
         let store = self.store.clone();
         let filter = list.filter.clone();
-        let keys = self.page_tokens.clone();
         let listing = Listing {
             fetch: move |after, limit| {
                 let (store, filter) = (store.clone(), filter.clone());
                 async move { store.list_conversations(caller.user_id, &filter, after, limit).await }
             },
-            build: |rows: Vec<_>, next_page_token| pb::ListConversationsResponse {
+            build: |rows: Vec<ConversationRecord>, next_page_token| pb::ListConversationsResponse {
                 conversations: rows.into_iter().map(Into::into).collect(),
                 next_page_token,
             },
-            issue_token: move |position| keys.issue(caller.user_id, &binding, position),
-            locate: |row: &crate::store::ConversationRecord| Position {
-                at: row.updated_at,
-                id: row.id,
-            },
+            issue_token: move |position| tokens.issue(&binding, position),
+            locate: |row: &ConversationRecord| Position { at: row.updated_at, id: row.id },
         };
 
-        let stream = stream_pages(listing, start_after, list.page_size, list.page_limit).await?;
+        let stream =
+            stream_pages(listing, list.start_after, list.page_size, list.page_limit).await?;
         Ok(Response::new(stream))
     }
 
@@ -191,47 +193,27 @@ impl ConversationService for ConversationApi {
         request: Request<pb::ListMessagesRequest>,
     ) -> Result<Response<Self::ListMessagesStream>, Status> {
         let caller = Caller::of(&request)?;
-        let body = request.get_ref();
-        let list = requests::list_messages(body).map_err(ApiError::from)?;
-        let binding = list.binding();
-        let start_after = self.resume_point(caller.user_id, &binding, &body.page_token)?;
+        let tokens = self.page_tokens_of(&caller);
+        let list = requests::list_messages(request.get_ref(), &tokens).map_err(ApiError::from)?;
+        let binding = requests::messages_binding(request.get_ref());
 
         let store = self.store.clone();
         let conversation_id = list.conversation_id;
-        let keys = self.page_tokens.clone();
         let listing = Listing {
             fetch: move |after, limit| {
                 let store = store.clone();
                 async move { store.list_messages(caller.user_id, conversation_id, after, limit).await }
             },
-            build: |rows: Vec<_>, next_page_token| pb::ListMessagesResponse {
+            build: |rows: Vec<MessageRecord>, next_page_token| pb::ListMessagesResponse {
                 messages: rows.into_iter().map(Into::into).collect(),
                 next_page_token,
             },
-            issue_token: move |position| keys.issue(caller.user_id, &binding, position),
-            locate: |row: &crate::store::MessageRecord| Position { at: row.created_at, id: row.id },
+            issue_token: move |position| tokens.issue(&binding, position),
+            locate: |row: &MessageRecord| Position { at: row.created_at, id: row.id },
         };
 
-        let stream = stream_pages(listing, start_after, list.page_size, list.page_limit).await?;
+        let stream =
+            stream_pages(listing, list.start_after, list.page_size, list.page_limit).await?;
         Ok(Response::new(stream))
-    }
-}
-
-impl ConversationApi {
-    /// Where a listing resumes: nowhere for a first call, the token's position otherwise.
-    fn resume_point(
-        &self,
-        user_id: uuid::Uuid,
-        binding: &str,
-        page_token: &str,
-    ) -> Result<Option<Position>, Status> {
-        if page_token.is_empty() {
-            return Ok(None);
-        }
-        let position = self
-            .page_tokens
-            .verify("page_token", user_id, binding, page_token)
-            .map_err(ApiError::from)?;
-        Ok(Some(position))
     }
 }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::json::struct_to_json;
 use crate::domain::{
     AllValid, ContextData, InvalidInput, MessageContent, MessageType, Mode, PageLimit, PageSize,
-    RequestId, Status, Title,
+    PageTokenKey, Position, RequestId, Status, Title,
 };
 use crate::pb;
 use crate::store::{ConversationChanges, ConversationFilter, NewConversation, NewMessage};
@@ -14,11 +14,17 @@ use crate::store::{ConversationChanges, ConversationFilter, NewConversation, New
 /// The fields UpdateConversation can change, as update_mask paths.
 const UPDATABLE_FIELDS: [&str; 3] = ["title", "mode", "context_data"];
 
+/// A UUID in its canonical hyphenated form, as the service returns ids.
 pub fn id(field: &str, value: &str) -> Result<Uuid, InvalidInput> {
     if value.is_empty() {
         return Err(InvalidInput::field(field, "is required"));
     }
-    Uuid::parse_str(value).map_err(|_| InvalidInput::field(field, "must be a UUID"))
+    let refused =
+        || InvalidInput::field(field, "must be a UUID like 3f2b8c1e-9a4d-4e7b-8c2f-1d5e6a7b8c9d");
+    if value.len() != 36 {
+        return Err(refused());
+    }
+    Uuid::parse_str(value).map_err(|_| refused())
 }
 
 /// An optional etag: empty means "whatever the current revision is".
@@ -105,24 +111,22 @@ pub fn update(request: pb::UpdateConversationRequest) -> Result<Update, InvalidI
     let Some(conversation) = request.conversation else {
         return Err(InvalidInput::field("conversation", "is required"));
     };
+    let paths = update_paths(request.update_mask.as_ref(), &conversation);
+    let changed = paths.as_deref().unwrap_or_default();
 
-    let (id, expected_revision, paths) = (
+    let (id, expected_revision, _, title, mode, context_data) = (
         id("conversation.id", &conversation.id),
         etag("conversation.etag", &conversation.etag),
-        update_paths(request.update_mask.as_ref(), &conversation),
-    )
-        .all_valid()?;
-
-    let (title, mode, context_data) = (
-        optional_change(&paths, "title", || {
+        paths.as_ref().map(drop).map_err(Clone::clone),
+        optional_change(changed, "title", || {
             Title::parse("conversation.title", &conversation.title)
         }),
-        optional_change(&paths, "mode", || {
+        optional_change(changed, "mode", || {
             mode("conversation.mode", conversation.mode)?.ok_or_else(|| {
                 InvalidInput::field("conversation.mode", "must be set when it is updated")
             })
         }),
-        optional_change(&paths, "context_data", || {
+        optional_change(changed, "context_data", || {
             context("conversation.context_data", conversation.context_data.clone())
         }),
     )
@@ -197,23 +201,22 @@ pub struct ListConversations {
     pub filter: ConversationFilter,
     pub page_size: PageSize,
     pub page_limit: PageLimit,
-}
-
-impl ListConversations {
-    /// What a page token of this request is bound to: the filters, not the page size.
-    pub fn binding(&self) -> String {
-        format!("conversations|{:?}|{:?}", self.filter.mode, self.filter.statuses)
-    }
+    /// Where the listing resumes; `None` from the start.
+    pub start_after: Option<Position>,
 }
 
 pub fn list_conversations(
     request: &pb::ListConversationsRequest,
+    pages: &PageTokens,
 ) -> Result<ListConversations, InvalidInput> {
-    let (page_size, page_limit, mode, status) = (
+    let binding = conversations_binding(request);
+
+    let (page_size, page_limit, mode, status, start_after) = (
         PageSize::parse("page_size", request.page_size),
         PageLimit::parse("max_pages", request.max_pages),
         mode("mode", request.mode),
         status("status", request.status),
+        pages.resume_point(binding, &request.page_token),
     )
         .all_valid()?;
 
@@ -223,7 +226,8 @@ pub fn list_conversations(
         (None, true) => vec![Status::Active, Status::Archived, Status::Deleted],
     };
 
-    Ok(ListConversations { filter: ConversationFilter { mode, statuses }, page_size, page_limit })
+    let filter = ConversationFilter { mode, statuses };
+    Ok(ListConversations { filter, page_size, page_limit, start_after })
 }
 
 /// The validated parts of a ListMessages request.
@@ -231,23 +235,60 @@ pub struct ListMessages {
     pub conversation_id: Uuid,
     pub page_size: PageSize,
     pub page_limit: PageLimit,
+    pub start_after: Option<Position>,
 }
 
-impl ListMessages {
-    pub fn binding(&self) -> String {
-        format!("messages|{}", self.conversation_id)
-    }
-}
+pub fn list_messages(
+    request: &pb::ListMessagesRequest,
+    pages: &PageTokens,
+) -> Result<ListMessages, InvalidInput> {
+    let binding = messages_binding(request);
 
-pub fn list_messages(request: &pb::ListMessagesRequest) -> Result<ListMessages, InvalidInput> {
-    let (conversation_id, page_size, page_limit) = (
+    let (conversation_id, page_size, page_limit, start_after) = (
         id("conversation_id", &request.conversation_id),
         PageSize::parse("page_size", request.page_size),
         PageLimit::parse("max_pages", request.max_pages),
+        pages.resume_point(binding, &request.page_token),
     )
         .all_valid()?;
 
-    Ok(ListMessages { conversation_id, page_size, page_limit })
+    Ok(ListMessages { conversation_id, page_size, page_limit, start_after })
+}
+
+/// What a conversation listing's page tokens are bound to: its filters, taken as sent, so
+/// that a token can be checked even when another field of the request is invalid. The page
+/// size may change between calls.
+pub fn conversations_binding(request: &pb::ListConversationsRequest) -> String {
+    format!(
+        "conversations|mode={}|status={}|deleted={}",
+        request.mode, request.status, request.show_deleted
+    )
+}
+
+pub fn messages_binding(request: &pb::ListMessagesRequest) -> String {
+    format!("messages|{}", request.conversation_id)
+}
+
+/// Page tokens of one caller: each token is bound to the caller and to the request's
+/// filters, as the listing describes them in its binding.
+#[derive(Clone)]
+pub struct PageTokens {
+    pub key: PageTokenKey,
+    pub user_id: Uuid,
+}
+
+impl PageTokens {
+    fn resume_point(&self, binding: String, token: &str) -> Result<Option<Position>, InvalidInput> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        self.key.verify("page_token", self.user_id, &binding, token).map(Some)
+    }
+
+    /// The token that resumes a listing of `binding` after `position`.
+    pub fn issue(&self, binding: &str, position: Position) -> String {
+        self.key.issue(self.user_id, binding, position)
+    }
 }
 
 pub fn new_message(

@@ -30,10 +30,9 @@ impl Authenticator {
 
     fn authenticate(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Caller, Status> {
         if let Some(value) = metadata.get("authorization") {
-            let token =
-                value.to_str().ok().and_then(|header| header.strip_prefix("Bearer ")).ok_or_else(
-                    || Status::unauthenticated("authorization must be \"Bearer <token>\""),
-                )?;
+            let token = value.to_str().ok().and_then(bearer_token).ok_or_else(|| {
+                Status::unauthenticated("authorization must be \"Bearer <token>\"")
+            })?;
 
             return self.verifier.verify(token.trim()).map_err(|rejection| {
                 tracing::debug!(reason = %rejection, "bearer token refused");
@@ -54,6 +53,12 @@ impl Authenticator {
 
         Err(Status::unauthenticated("missing credentials: send authorization: Bearer <token>"))
     }
+}
+
+/// The token of an `authorization` value; the scheme name is case-insensitive (RFC 7235).
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }
 
 impl Interceptor for Authenticator {

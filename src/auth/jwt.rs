@@ -49,6 +49,8 @@ struct Claims {
 pub enum TokenRejection {
     #[error("the token has expired")]
     Expired,
+    #[error("the token is not valid yet (nbf is in the future)")]
+    NotYetValid,
     #[error("the token's issuer is not the one this service trusts")]
     WrongIssuer,
     #[error("the token's audience does not include this service")]
@@ -78,6 +80,7 @@ impl Verifier {
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
 
         Ok(Self {
             key: DecodingKey::from_secret(&settings.secret)?,
@@ -94,6 +97,7 @@ impl Verifier {
         )
         .map_err(|error| match error.kind() {
             ErrorKind::ExpiredSignature => TokenRejection::Expired,
+            ErrorKind::ImmatureSignature => TokenRejection::NotYetValid,
             ErrorKind::InvalidIssuer => TokenRejection::WrongIssuer,
             ErrorKind::InvalidAudience => TokenRejection::WrongAudience,
             ErrorKind::InvalidSignature => TokenRejection::BadSignature,

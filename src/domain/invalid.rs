@@ -63,7 +63,7 @@ impl fmt::Display for InvalidInput {
 impl std::error::Error for InvalidInput {}
 
 /// Joins independent checks: the values of all when all passed, otherwise every violation of
-/// every check that failed. Implemented for tuples of up to five results.
+/// every check that failed. Implemented for tuples of up to six results.
 pub trait AllValid {
     type Output;
 
@@ -97,6 +97,7 @@ all_valid_for_tuple!(a: A, b: B);
 all_valid_for_tuple!(a: A, b: B, c: C);
 all_valid_for_tuple!(a: A, b: B, c: C, d: D);
 all_valid_for_tuple!(a: A, b: B, c: C, d: D, e: E);
+all_valid_for_tuple!(a: A, b: B, c: C, d: D, e: E, f: F);
 
 #[cfg(test)]
 mod tests {

@@ -1,1 +1,83 @@
-//! (being written)
+//! The migrations are reversible: all of them down and up again leaves a working schema.
+
+use conversation_service::database::MIGRATOR;
+use conversation_service::pb;
+use sqlx::PgPool;
+
+use crate::support::{AppOptions, TestApp, fresh_database};
+
+async fn service_tables(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' \
+         AND tablename <> '_sqlx_migrations' ORDER BY tablename",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn every_migration_reverts_and_applies_again() {
+    let database = fresh_database().await;
+    let pool = PgPool::connect_with(database.clone()).await.unwrap();
+    let applied = service_tables(&pool).await;
+
+    MIGRATOR.undo(&pool, 0).await.expect("every migration reverts");
+    let reverted = service_tables(&pool).await;
+    MIGRATOR.run(&pool).await.expect("every migration applies again");
+    let reapplied = service_tables(&pool).await;
+    pool.close().await;
+
+    assert!(applied.contains(&"conversations".to_string()));
+    assert!(reverted.is_empty(), "left behind: {reverted:?}");
+    assert_eq!(reapplied, applied);
+
+    let app = TestApp::spawn_on(database, AppOptions::default()).await;
+    let mut alice = app.user();
+    let conversation = alice.create(pb::Conversation::default()).await;
+    alice.append(&conversation.id, "the schema works after a round trip").await;
+    assert_eq!(alice.get(&conversation.id).await.unwrap().message_count, 1);
+}
+
+#[tokio::test]
+async fn reverting_keeps_a_users_table_the_service_did_not_create() {
+    let database = fresh_database().await;
+    let pool = PgPool::connect_with(database).await.unwrap();
+    MIGRATOR.undo(&pool, 0).await.unwrap();
+    sqlx::query("CREATE TABLE users (id UUID PRIMARY KEY, email TEXT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    MIGRATOR.run(&pool).await.expect("migrations accept an existing users table");
+    MIGRATOR.undo(&pool, 0).await.unwrap();
+
+    let tables = service_tables(&pool).await;
+    pool.close().await;
+    assert_eq!(tables, ["users"]);
+}
+
+#[tokio::test]
+async fn the_schema_has_the_six_indexes_of_the_spec() {
+    let database = fresh_database().await;
+    let pool = PgPool::connect_with(database).await.unwrap();
+
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE tablename = 'conversations'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    for spec_index in [
+        "idx_conversations_user_id",
+        "idx_conversations_user_active",
+        "idx_conversations_user_mode",
+        "idx_conversations_last_message",
+        "idx_conversations_created_at",
+        "idx_conversations_context",
+    ] {
+        assert!(indexes.iter().any(|index| index == spec_index), "{spec_index} in {indexes:?}");
+    }
+}

@@ -141,7 +141,10 @@ pub struct Credentials {
 }
 
 impl Interceptor for Credentials {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         for (name, value) in &self.headers {
             let value = MetadataValue::try_from(value.as_str()).expect("a valid header value");
             request.metadata_mut().insert(*name, value);
@@ -178,6 +181,7 @@ impl TestApp {
 
     /// Starts a server on the given database.
     pub async fn spawn_on(database: PgConnectOptions, options: AppOptions) -> Self {
+        init_test_logs();
         let pool = PgPoolOptions::new()
             .max_connections(options.pool_size.unwrap_or(8))
             .acquire_timeout(Duration::from_secs(2))
@@ -214,7 +218,10 @@ impl TestApp {
     pub fn user(&self) -> TestUser {
         let id = Uuid::new_v4();
         let token = bearer_token(id);
-        TestUser { id, client: self.client_with(vec![("authorization", format!("Bearer {token}"))]) }
+        TestUser {
+            id,
+            client: self.client_with(vec![("authorization", format!("Bearer {token}"))]),
+        }
     }
 
     /// A client that sends exactly these headers.
@@ -235,10 +242,8 @@ impl TestApp {
             let sql = format!(
                 "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM {table} t"
             );
-            let rows: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(&self.db)
-                .await
-                .unwrap();
+            let rows: String =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&self.db).await.unwrap();
             snapshot.push_str(&format!("-- {table}\n{rows}\n"));
         }
         snapshot
@@ -322,7 +327,10 @@ impl TestUser {
         Ok(pages)
     }
 
-    pub async fn list_all(&mut self, request: pb::ListConversationsRequest) -> Vec<pb::Conversation> {
+    pub async fn list_all(
+        &mut self,
+        request: pb::ListConversationsRequest,
+    ) -> Vec<pb::Conversation> {
         let pages = self.list_pages(request).await.expect("listing succeeds");
         pages.into_iter().flat_map(|page| page.conversations).collect()
     }
@@ -377,4 +385,10 @@ pub fn context(json: serde_json::Value) -> prost_types::Struct {
     }
     let serde_json::Value::Object(object) = json else { panic!("context must be an object") };
     prost_types::Struct { fields: object.into_iter().map(|(k, v)| (k, value(v))).collect() }
+}
+
+/// A protobuf timestamp as a comparable instant.
+pub fn at(timestamp: &Option<prost_types::Timestamp>) -> chrono::DateTime<chrono::Utc> {
+    let timestamp = timestamp.as_ref().expect("the timestamp is set");
+    chrono::DateTime::from_timestamp(timestamp.seconds, timestamp.nanos as u32).unwrap()
 }
