@@ -65,6 +65,16 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// PostgreSQL URL of the role that owns the tables, for migrations. Defaults to
+    /// DATABASE_URL; set it when the service itself connects as the runtime role.
+    #[arg(
+        long,
+        env = "CONVERSATION_MIGRATION_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub migration_database_url: Option<String>,
+
     /// Directory of the embedded PostgreSQL and the generated signing secret. Defaults to
     /// /var/lib/conversation-service for root and ~/.local/share/conversation-service otherwise.
     #[arg(long, env = "CONVERSATION_DATA_DIR", global = true)]
@@ -147,6 +157,7 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("listen_addr", &self.listen_addr)
             .field("database_url", &redacted(&self.database_url))
+            .field("migration_database_url", &redacted(&self.migration_database_url))
             .field("data_dir", &self.data_dir)
             .field("postgres_bin_dir", &self.postgres_bin_dir)
             .field("migrate_on_start", &self.migrate_on_start)

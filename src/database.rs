@@ -1,5 +1,9 @@
 //! Connecting to PostgreSQL: the configured URL, or an embedded cluster in the data
-//! directory; and the migrations.
+//! directory; the two roles the service uses; and the migrations.
+//!
+//! Migrations run as a role that owns the tables. The service's own pool connects as a
+//! runtime role that owns nothing and cannot bypass row-level security, so that the policies
+//! hold even against a statement that forgets its user filter.
 
 use std::str::FromStr;
 
@@ -14,28 +18,34 @@ use crate::embedded::{self, ClusterOptions, EmbeddedPostgres};
 /// The migrations in `migrations/`, compiled into the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
+/// The role the service runs its queries as; the migrations grant it what it needs.
+pub const RUNTIME_ROLE: &str = "conversation_service_runtime";
+
 /// The database of the embedded cluster that holds the service's tables.
 const EMBEDDED_DATABASE: &str = "conversations";
 
-/// A connection pool and, in the embedded mode, the cluster behind it.
+/// The runtime pool, how to connect for migrations, and the embedded cluster if any.
 pub struct Database {
     pub pool: PgPool,
+    migrations: PgConnectOptions,
     pub embedded: Option<EmbeddedPostgres>,
 }
 
 impl Database {
-    /// Connects as the settings say and applies migrations where they should run at start.
+    /// Connects as the settings say, starting the embedded cluster if there is no URL.
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
         let Some(url) = &settings.database_url else {
             return Self::open_embedded(settings).await;
         };
 
-        let options = PgConnectOptions::from_str(url).context("DATABASE_URL is not a valid URL")?;
-        let pool = pool_options(settings).connect_lazy_with(options);
-        if settings.migrate_on_start {
-            MIGRATOR.run(&pool).await.context("applying migrations")?;
-        }
-        Ok(Self { pool, embedded: None })
+        let runtime = PgConnectOptions::from_str(url).context("DATABASE_URL is not a valid URL")?;
+        let migrations = match &settings.migration_database_url {
+            Some(url) => PgConnectOptions::from_str(url)
+                .context("CONVERSATION_MIGRATION_DATABASE_URL is not a valid URL")?,
+            None => runtime.clone(),
+        };
+        let pool = pool_options(settings).connect_lazy_with(runtime);
+        Ok(Self { pool, migrations, embedded: None })
     }
 
     async fn open_embedded(settings: &Settings) -> anyhow::Result<Self> {
@@ -51,16 +61,55 @@ impl Database {
         tracing::info!(data.dir = %cluster.root().display(), "embedded PostgreSQL is running");
 
         let admin = PgPool::connect_with(cluster.connect_options("postgres")).await?;
+        ensure_runtime_role(&admin).await?;
         create_database_if_missing(&admin, EMBEDDED_DATABASE).await?;
         admin.close().await;
 
-        let pool = pool_options(settings)
-            .connect_with(cluster.connect_options(EMBEDDED_DATABASE))
-            .await
-            .context("connecting to the embedded PostgreSQL")?;
-        MIGRATOR.run(&pool).await.context("applying migrations")?;
+        let migrations = cluster.connect_options(EMBEDDED_DATABASE);
+        let runtime = migrations.clone().username(RUNTIME_ROLE);
+        let pool = pool_options(settings).connect_lazy_with(runtime);
+        Ok(Self { pool, migrations, embedded: Some(cluster) })
+    }
 
-        Ok(Self { pool, embedded: Some(cluster) })
+    /// Applies the migrations that a server start should: always in the embedded mode, with a
+    /// URL only when configured (otherwise a `migrate` Job owns them).
+    pub async fn migrate_for_serving(&self, settings: &Settings) -> anyhow::Result<()> {
+        if self.embedded.is_some() || settings.migrate_on_start {
+            self.migrate(false).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies every migration, or reverts them all, as the migration role.
+    pub async fn migrate(&self, revert_all: bool) -> anyhow::Result<()> {
+        let pool = PgPool::connect_with(self.migrations.clone())
+            .await
+            .context("connecting for migrations")?;
+        let result =
+            if revert_all { MIGRATOR.undo(&pool, 0).await } else { MIGRATOR.run(&pool).await };
+        pool.close().await;
+        result.context(if revert_all { "reverting migrations" } else { "applying migrations" })
+    }
+
+    /// Warns when the runtime role escapes row-level security, which leaves the store's own
+    /// filters as the only wall between users.
+    pub async fn check_runtime_role(&self) {
+        let escapes: Result<(String, bool), _> = sqlx::query_as(
+            "SELECT current_user::text, rolsuper OR rolbypassrls FROM pg_roles \
+             WHERE rolname = current_user",
+        )
+        .fetch_one(&self.pool)
+        .await;
+
+        match escapes {
+            Ok((role, true)) => tracing::warn!(
+                db.role = %role,
+                "the service's database role is a superuser or bypasses row-level security; \
+                 connect as a role like {RUNTIME_ROLE} (docs/security.md)"
+            ),
+            Ok((role, false)) => tracing::info!(db.role = %role, "row-level security applies"),
+            Err(error) => tracing::warn!(%error, "cannot check the service's database role"),
+        }
     }
 
     /// Closes the pool, then stops the embedded cluster if there is one.
@@ -83,6 +132,22 @@ pub fn pool_options(settings: &Settings) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(settings.db_max_connections)
         .acquire_timeout(settings.db_acquire_timeout)
+}
+
+/// Creates the runtime role when it is missing: able to log in, and nothing more.
+pub async fn ensure_runtime_role(admin: &PgPool) -> anyhow::Result<()> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+            .bind(RUNTIME_ROLE)
+            .fetch_one(admin)
+            .await?;
+    if !exists {
+        let statement = format!(
+            "CREATE ROLE {RUNTIME_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(statement)).execute(admin).await?;
+    }
+    Ok(())
 }
 
 pub async fn create_database_if_missing(admin: &PgPool, name: &str) -> anyhow::Result<()> {

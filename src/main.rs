@@ -6,7 +6,7 @@ use tokio::net::TcpListener;
 
 use conversation_service::auth::{JwtSettings, TokenIssuer};
 use conversation_service::config::{Cli, Command, Settings};
-use conversation_service::database::{Database, MIGRATOR};
+use conversation_service::database::Database;
 use conversation_service::server::{self, ServerConfig};
 use conversation_service::store::Store;
 use conversation_service::{secrets, telemetry};
@@ -37,6 +37,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", settings.listen_addr))?;
 
     let database = Database::open(&settings).await?;
+    if let Err(error) = database.migrate_for_serving(&settings).await {
+        database.close().await;
+        return Err(error);
+    }
+    database.check_runtime_role().await;
     let config = ServerConfig {
         store: Store::new(database.pool.clone()),
         jwt,
@@ -51,18 +56,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     served
 }
 
-async fn migrate(mut settings: Settings, revert_all: bool) -> anyhow::Result<()> {
-    settings.migrate_on_start = false;
+async fn migrate(settings: Settings, revert_all: bool) -> anyhow::Result<()> {
     let database = Database::open(&settings).await?;
-
-    let result = if revert_all {
-        MIGRATOR.undo(&database.pool, 0).await
-    } else {
-        MIGRATOR.run(&database.pool).await
-    };
+    let result = database.migrate(revert_all).await;
     database.close().await;
 
-    result.context("migrating")?;
+    result?;
     tracing::info!(revert_all, "migrations done");
     Ok(())
 }

@@ -19,6 +19,8 @@ pub enum ApiError {
     EtagMismatch,
     /// ABORTED: a concurrent change won; retrying the call is safe.
     Conflict,
+    /// DEADLINE_EXCEEDED: the work did not finish within the caller's deadline.
+    DeadlineExceeded,
     /// UNAVAILABLE: PostgreSQL cannot be reached right now; retrying later is safe.
     Unavailable,
     /// INTERNAL: a bug. The cause is logged, never sent.
@@ -35,9 +37,14 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound => Self::NotFound,
+            StoreError::RequestIdReused => Self::InvalidArgument(InvalidInput::field(
+                "request_id",
+                "was already used for a request to another conversation",
+            )),
             StoreError::WrongStatus { current } => Self::WrongStatus { current },
             StoreError::EtagMismatch => Self::EtagMismatch,
             StoreError::Conflict => Self::Conflict,
+            StoreError::TimedOut => Self::DeadlineExceeded,
             StoreError::Unavailable(cause) => {
                 tracing::warn!(error.cause = %cause, "database unavailable");
                 Self::Unavailable
@@ -80,6 +87,9 @@ impl From<ApiError> for Status {
             ),
             ApiError::Conflict => {
                 Status::aborted("a concurrent change to the conversation won; retry the call")
+            }
+            ApiError::DeadlineExceeded => {
+                Status::deadline_exceeded("the request did not finish within its deadline")
             }
             ApiError::Unavailable => {
                 Status::unavailable("the database is unavailable; retry with backoff")

@@ -5,13 +5,14 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::ApiError;
+use super::deadline::scope_of;
 use super::paging::{Listing, stream_pages};
 use super::requests::{self, PageTokens};
 use crate::auth::Caller;
 use crate::domain::{PageTokenKey, Position};
 use crate::pb;
 use crate::pb::conversation_service_server::ConversationService;
-use crate::store::{ConversationRecord, MessageRecord, Store, Transition};
+use crate::store::{ConversationRecord, MessageRecord, Scope, Store, Transition};
 
 pub struct ConversationApi {
     store: Store,
@@ -29,7 +30,7 @@ impl ConversationApi {
 
     async fn transition(
         &self,
-        caller: Caller,
+        scope: Scope,
         id: &str,
         etag: &str,
         transition: Transition,
@@ -38,7 +39,7 @@ impl ConversationApi {
 
         let conversation = self
             .store
-            .transition(caller.user_id, id, transition, expected_revision)
+            .transition(&scope, id, transition, expected_revision)
             .await
             .map_err(ApiError::from)?;
 
@@ -54,13 +55,13 @@ impl ConversationService for ConversationApi {
         &self,
         request: Request<pb::CreateConversationRequest>,
     ) -> Result<Response<pb::Conversation>, Status> {
-        let caller = Caller::of(&request)?;
+        let scope = scope_of(&request, &Caller::of(&request)?);
         let (new, request_id) =
             requests::new_conversation(request.into_inner()).map_err(ApiError::from)?;
 
         let conversation = self
             .store
-            .create_conversation(caller.user_id, new, request_id.as_ref())
+            .create_conversation(&scope, new, request_id.as_ref())
             .await
             .map_err(ApiError::from)?;
 
@@ -71,11 +72,10 @@ impl ConversationService for ConversationApi {
         &self,
         request: Request<pb::GetConversationRequest>,
     ) -> Result<Response<pb::Conversation>, Status> {
-        let caller = Caller::of(&request)?;
+        let scope = scope_of(&request, &Caller::of(&request)?);
         let id = requests::id("id", &request.get_ref().id).map_err(ApiError::from)?;
 
-        let conversation =
-            self.store.get_conversation(caller.user_id, id).await.map_err(ApiError::from)?;
+        let conversation = self.store.get_conversation(&scope, id).await.map_err(ApiError::from)?;
 
         Ok(Response::new(conversation.into()))
     }
@@ -84,17 +84,12 @@ impl ConversationService for ConversationApi {
         &self,
         request: Request<pb::UpdateConversationRequest>,
     ) -> Result<Response<pb::Conversation>, Status> {
-        let caller = Caller::of(&request)?;
+        let scope = scope_of(&request, &Caller::of(&request)?);
         let update = requests::update(request.into_inner()).map_err(ApiError::from)?;
 
         let conversation = self
             .store
-            .update_conversation(
-                caller.user_id,
-                update.id,
-                update.changes,
-                update.expected_revision,
-            )
+            .update_conversation(&scope, update.id, update.changes, update.expected_revision)
             .await
             .map_err(ApiError::from)?;
 
@@ -105,36 +100,36 @@ impl ConversationService for ConversationApi {
         &self,
         request: Request<pb::ArchiveConversationRequest>,
     ) -> Result<Response<pb::Conversation>, Status> {
-        let caller = Caller::of(&request)?;
+        let scope = scope_of(&request, &Caller::of(&request)?);
         let body = request.get_ref();
-        self.transition(caller, &body.id, &body.etag, Transition::Archive).await
+        self.transition(scope, &body.id, &body.etag, Transition::Archive).await
     }
 
     async fn unarchive_conversation(
         &self,
         request: Request<pb::UnarchiveConversationRequest>,
     ) -> Result<Response<pb::Conversation>, Status> {
-        let caller = Caller::of(&request)?;
+        let scope = scope_of(&request, &Caller::of(&request)?);
         let body = request.get_ref();
-        self.transition(caller, &body.id, &body.etag, Transition::Unarchive).await
+        self.transition(scope, &body.id, &body.etag, Transition::Unarchive).await
     }
 
     async fn delete_conversation(
         &self,
         request: Request<pb::DeleteConversationRequest>,
     ) -> Result<Response<pb::Conversation>, Status> {
-        let caller = Caller::of(&request)?;
+        let scope = scope_of(&request, &Caller::of(&request)?);
         let body = request.get_ref();
-        self.transition(caller, &body.id, &body.etag, Transition::Delete).await
+        self.transition(scope, &body.id, &body.etag, Transition::Delete).await
     }
 
     async fn undelete_conversation(
         &self,
         request: Request<pb::UndeleteConversationRequest>,
     ) -> Result<Response<pb::Conversation>, Status> {
-        let caller = Caller::of(&request)?;
+        let scope = scope_of(&request, &Caller::of(&request)?);
         let body = request.get_ref();
-        self.transition(caller, &body.id, &body.etag, Transition::Undelete).await
+        self.transition(scope, &body.id, &body.etag, Transition::Undelete).await
     }
 
     type ListConversationsStream = PageStream<pb::ListConversationsResponse>;
@@ -144,6 +139,7 @@ impl ConversationService for ConversationApi {
         request: Request<pb::ListConversationsRequest>,
     ) -> Result<Response<Self::ListConversationsStream>, Status> {
         let caller = Caller::of(&request)?;
+        let scope = scope_of(&request, &caller);
         let tokens = self.page_tokens_of(&caller);
         let list =
             requests::list_conversations(request.get_ref(), &tokens).map_err(ApiError::from)?;
@@ -154,10 +150,11 @@ impl ConversationService for ConversationApi {
         let listing = Listing {
             fetch: move |after, limit| {
                 let (store, filter) = (store.clone(), filter.clone());
-                async move { store.list_conversations(caller.user_id, &filter, after, limit).await }
+                async move { store.list_conversations(&scope, &filter, after, limit).await }
             },
-            build: |rows: Vec<ConversationRecord>, next_page_token| pb::ListConversationsResponse {
-                conversations: rows.into_iter().map(Into::into).collect(),
+            convert: pb::Conversation::from,
+            build: |conversations, next_page_token| pb::ListConversationsResponse {
+                conversations,
                 next_page_token,
             },
             issue_token: move |position| tokens.issue(&binding, position),
@@ -173,13 +170,13 @@ impl ConversationService for ConversationApi {
         &self,
         request: Request<pb::AppendMessageRequest>,
     ) -> Result<Response<pb::Message>, Status> {
-        let caller = Caller::of(&request)?;
+        let scope = scope_of(&request, &Caller::of(&request)?);
         let (conversation_id, new, request_id) =
             requests::new_message(request.into_inner()).map_err(ApiError::from)?;
 
         let message = self
             .store
-            .append_message(caller.user_id, conversation_id, new, request_id.as_ref())
+            .append_message(&scope, conversation_id, new, request_id.as_ref())
             .await
             .map_err(ApiError::from)?;
 
@@ -193,6 +190,7 @@ impl ConversationService for ConversationApi {
         request: Request<pb::ListMessagesRequest>,
     ) -> Result<Response<Self::ListMessagesStream>, Status> {
         let caller = Caller::of(&request)?;
+        let scope = scope_of(&request, &caller);
         let tokens = self.page_tokens_of(&caller);
         let list = requests::list_messages(request.get_ref(), &tokens).map_err(ApiError::from)?;
         let binding = requests::messages_binding(request.get_ref());
@@ -202,10 +200,11 @@ impl ConversationService for ConversationApi {
         let listing = Listing {
             fetch: move |after, limit| {
                 let store = store.clone();
-                async move { store.list_messages(caller.user_id, conversation_id, after, limit).await }
+                async move { store.list_messages(&scope, conversation_id, after, limit).await }
             },
-            build: |rows: Vec<MessageRecord>, next_page_token| pb::ListMessagesResponse {
-                messages: rows.into_iter().map(Into::into).collect(),
+            convert: pb::Message::from,
+            build: |messages, next_page_token| pb::ListMessagesResponse {
+                messages,
                 next_page_token,
             },
             issue_token: move |position| tokens.issue(&binding, position),

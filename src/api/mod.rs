@@ -2,6 +2,7 @@
 //! store's records are turned back into protobuf. No SQL lives here.
 
 mod conversions;
+mod deadline;
 mod error;
 mod handlers;
 mod json;

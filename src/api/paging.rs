@@ -2,6 +2,10 @@
 //! after it. The first page is read before the stream starts, so that a missing conversation
 //! or an unavailable database is the call's status rather than a late stream error; later
 //! pages are read by a task that stops as soon as the client goes away.
+//!
+//! A page holds at most `page_size` rows and at most [`PAGE_BYTE_BUDGET`] bytes: 500
+//! conversations with large contexts, or 500 long messages, would otherwise exceed the 4 MiB
+//! message limit. A page cut short by bytes still carries a token for the rest.
 
 use std::future::Future;
 
@@ -11,16 +15,22 @@ use tonic::Status;
 
 use super::ApiError;
 use crate::domain::{PageLimit, PageSize, Position};
+use crate::server::MAX_MESSAGE_BYTES;
 use crate::store::StoreResult;
 
 /// Pages buffered ahead of a slow client; small, because each page can be large.
 const PAGES_BUFFERED: usize = 2;
 
+/// Room left in a streamed message for the page token and framing.
+const PAGE_BYTE_BUDGET: usize = MAX_MESSAGE_BYTES - 64 * 1024;
+
 /// How a listing reads and shapes its pages.
-pub struct Listing<Fetch, Build, Issue, Locate> {
+pub struct Listing<Fetch, Convert, Build, Issue, Locate> {
     /// Reads up to `limit` rows after a position.
     pub fetch: Fetch,
-    /// Makes the streamed response from a page of rows and its next page token.
+    /// Turns a row into the protobuf item the page carries.
+    pub convert: Convert,
+    /// Makes the streamed response from a page of items and its next page token.
     pub build: Build,
     /// Signs the position of a page's last row into a page token.
     pub issue_token: Issue,
@@ -28,18 +38,20 @@ pub struct Listing<Fetch, Build, Issue, Locate> {
     pub locate: Locate,
 }
 
-pub async fn stream_pages<Row, Page, Fetch, Fut, Build, Issue, Locate>(
-    listing: Listing<Fetch, Build, Issue, Locate>,
+pub async fn stream_pages<Row, Item, Page, Fetch, Fut, Convert, Build, Issue, Locate>(
+    listing: Listing<Fetch, Convert, Build, Issue, Locate>,
     start_after: Option<Position>,
     page_size: PageSize,
     page_limit: PageLimit,
 ) -> Result<ReceiverStream<Result<Page, Status>>, Status>
 where
     Row: Send + 'static,
+    Item: prost::Message + Send + 'static,
     Page: Send + 'static,
     Fetch: Fn(Option<Position>, i64) -> Fut + Send + 'static,
     Fut: Future<Output = StoreResult<Vec<Row>>> + Send,
-    Build: Fn(Vec<Row>, String) -> Page + Send + 'static,
+    Convert: Fn(Row) -> Item + Send + 'static,
+    Build: Fn(Vec<Item>, String) -> Page + Send + 'static,
     Issue: Fn(Position) -> String + Send + 'static,
     Locate: Fn(&Row) -> Position + Send + 'static,
 {
@@ -52,12 +64,10 @@ where
         let mut sent = 0;
 
         loop {
-            let has_more = rows.len() as i64 > size;
-            rows.truncate(size as usize);
-            let next = if has_more { rows.last().map(&listing.locate) } else { None };
+            let (items, next) = fill_page(&listing, rows, size as usize);
             let token = next.map(&listing.issue_token).unwrap_or_default();
 
-            if sender.send(Ok((listing.build)(rows, token))).await.is_err() {
+            if sender.send(Ok((listing.build)(items, token))).await.is_err() {
                 tracing::debug!("client went away; listing stopped");
                 return;
             }
@@ -78,4 +88,37 @@ where
     });
 
     Ok(ReceiverStream::new(receiver))
+}
+
+/// Takes rows into a page until it holds `size` of them or the byte budget is spent (always
+/// at least one). Returns the page and, when rows remain, the position to resume after.
+fn fill_page<Row, Item, Fetch, Convert, Build, Issue, Locate>(
+    listing: &Listing<Fetch, Convert, Build, Issue, Locate>,
+    rows: Vec<Row>,
+    size: usize,
+) -> (Vec<Item>, Option<Position>)
+where
+    Item: prost::Message,
+    Convert: Fn(Row) -> Item,
+    Locate: Fn(&Row) -> Position,
+{
+    let fetched = rows.len();
+    let mut items = Vec::with_capacity(fetched.min(size));
+    let mut bytes = 0;
+    let mut last = None;
+
+    for row in rows.into_iter().take(size) {
+        let position = (listing.locate)(&row);
+        let item = (listing.convert)(row);
+        let item_bytes = item.encoded_len() + 8;
+        if !items.is_empty() && bytes + item_bytes > PAGE_BYTE_BUDGET {
+            break;
+        }
+        bytes += item_bytes;
+        items.push(item);
+        last = Some(position);
+    }
+
+    let more = items.len() < fetched;
+    (items, if more { last } else { None })
 }

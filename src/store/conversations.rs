@@ -5,7 +5,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::records::{ConversationRow, conversation_columns};
-use super::{ConversationRecord, Store, StoreError, StoreResult};
+use super::{ConversationRecord, Scope, Store, StoreError, StoreResult};
 use crate::domain::{ContextData, Mode, Position, RequestId, Status, Title};
 
 const CREATE_OPERATION: &str = "create_conversation";
@@ -82,15 +82,15 @@ impl Transition {
 impl Store {
     /// Creates a conversation and, on the caller's first write, the caller's user row. With a
     /// request id seen before, returns the conversation that request created.
-    #[instrument(skip_all, fields(user.id = %user_id))]
+    #[instrument(skip_all, fields(user.id = %scope.user_id))]
     pub async fn create_conversation(
         &self,
-        user_id: Uuid,
+        scope: &Scope,
         new: NewConversation,
         request_id: Option<&RequestId>,
     ) -> StoreResult<ConversationRecord> {
-        let id = Uuid::now_v7();
-        let mut tx = self.pool.begin().await?;
+        let (user_id, id) = (scope.user_id, Uuid::now_v7());
+        let mut tx = self.begin(scope).await?;
 
         sqlx::query("INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING")
             .bind(user_id)
@@ -125,21 +125,24 @@ impl Store {
         row.try_into()
     }
 
-    #[instrument(skip_all, fields(user.id = %user_id, conversation.id = %id))]
+    #[instrument(skip_all, fields(user.id = %scope.user_id, conversation.id = %id))]
     pub async fn get_conversation(
         &self,
-        user_id: Uuid,
+        scope: &Scope,
         id: Uuid,
     ) -> StoreResult<ConversationRecord> {
-        select_conversation(&self.pool, user_id, id).await
+        let mut tx = self.begin(scope).await?;
+        let conversation = select_conversation(&mut *tx, scope.user_id, id).await?;
+        tx.commit().await?;
+        Ok(conversation)
     }
 
     /// Applies `changes` in one statement. Switching to another mode also records the time of
     /// the switch in the context as `last_mode_switch`. Deleted conversations are read-only.
-    #[instrument(skip_all, fields(user.id = %user_id, conversation.id = %id))]
+    #[instrument(skip_all, fields(user.id = %scope.user_id, conversation.id = %id))]
     pub async fn update_conversation(
         &self,
-        user_id: Uuid,
+        scope: &Scope,
         id: Uuid,
         changes: ConversationChanges,
         expected_revision: Option<i64>,
@@ -159,8 +162,9 @@ impl Store {
             "RETURNING ",
             conversation_columns!()
         );
+        let mut tx = self.begin(scope).await?;
         let updated: Option<ConversationRow> = sqlx::query_as(sql)
-            .bind(user_id)
+            .bind(scope.user_id)
             .bind(id)
             .bind(changes.title.is_some())
             .bind(changes.title.as_ref().map(Title::as_str))
@@ -168,47 +172,48 @@ impl Store {
             .bind(changes.context_data.is_some())
             .bind(changes.context_data.as_ref().map(|context| Json(context.as_map())))
             .bind(expected_revision)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
 
-        match updated {
-            Some(row) => row.try_into(),
-            None => Err(self
-                .explain_miss(user_id, id, expected_revision, &["active", "archived"])
-                .await),
-        }
+        let Some(row) = updated else {
+            let allowed = ["active", "archived"];
+            return Err(explain_miss(&mut tx, scope.user_id, id, expected_revision, &allowed).await);
+        };
+        tx.commit().await?;
+        row.try_into()
     }
 
     /// Moves a conversation through its lifecycle, or explains why the move does not apply.
-    #[instrument(skip_all, fields(user.id = %user_id, conversation.id = %id, ?transition))]
+    #[instrument(skip_all, fields(user.id = %scope.user_id, conversation.id = %id, ?transition))]
     pub async fn transition(
         &self,
-        user_id: Uuid,
+        scope: &Scope,
         id: Uuid,
         transition: Transition,
         expected_revision: Option<i64>,
     ) -> StoreResult<ConversationRecord> {
+        let mut tx = self.begin(scope).await?;
         let updated: Option<ConversationRow> = sqlx::query_as(transition.statement())
-            .bind(user_id)
+            .bind(scope.user_id)
             .bind(id)
             .bind(transition.applies_to())
             .bind(expected_revision)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
 
-        match updated {
-            Some(row) => row.try_into(),
-            None => Err(self
-                .explain_miss(user_id, id, expected_revision, transition.applies_to())
-                .await),
-        }
+        let Some(row) = updated else {
+            let allowed = transition.applies_to();
+            return Err(explain_miss(&mut tx, scope.user_id, id, expected_revision, allowed).await);
+        };
+        tx.commit().await?;
+        row.try_into()
     }
 
     /// One page of conversations after `after`, most recently updated first.
-    #[instrument(skip_all, fields(user.id = %user_id, limit))]
+    #[instrument(skip_all, fields(user.id = %scope.user_id, limit))]
     pub async fn list_conversations(
         &self,
-        user_id: Uuid,
+        scope: &Scope,
         filter: &ConversationFilter,
         after: Option<Position>,
         limit: i64,
@@ -218,7 +223,7 @@ impl Store {
             conversation_columns!(),
             " FROM conversations WHERE user_id = "
         ));
-        query.push_bind(user_id);
+        query.push_bind(scope.user_id);
 
         if let Some(mode) = filter.mode {
             query.push(" AND mode = ").push_bind(mode.as_str());
@@ -234,35 +239,37 @@ impl Store {
 
         query.push(" ORDER BY updated_at DESC, id DESC LIMIT ").push_bind(limit);
 
-        let rows: Vec<ConversationRow> = query.build_query_as().fetch_all(&self.pool).await?;
+        let mut tx = self.begin(scope).await?;
+        let rows: Vec<ConversationRow> = query.build_query_as().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
+}
 
-    /// Why an UPDATE that matched no row matched none: the conversation is missing (or
-    /// another user's), its etag moved on, or its status does not allow the change.
-    async fn explain_miss(
-        &self,
-        user_id: Uuid,
-        id: Uuid,
-        expected_revision: Option<i64>,
-        allowed: &[&str],
-    ) -> StoreError {
-        let current = match select_conversation(&self.pool, user_id, id).await {
-            Ok(current) => current,
-            Err(error) => return error,
-        };
+/// Why an UPDATE that matched no row matched none: the conversation is missing (or another
+/// user's), its etag moved on, or its status does not allow the change.
+async fn explain_miss(
+    tx: &mut sqlx::PgConnection,
+    user_id: Uuid,
+    id: Uuid,
+    expected_revision: Option<i64>,
+    allowed: &[&str],
+) -> StoreError {
+    let current = match select_conversation(tx, user_id, id).await {
+        Ok(current) => current,
+        Err(error) => return error,
+    };
 
-        if !allowed.contains(&current.status.as_str()) {
-            return StoreError::WrongStatus { current: current.status };
-        }
-
-        if expected_revision.is_some_and(|expected| expected != current.revision) {
-            return StoreError::EtagMismatch;
-        }
-
-        // The row changed between the UPDATE and this look; the caller may retry.
-        StoreError::Conflict
+    if !allowed.contains(&current.status.as_str()) {
+        return StoreError::WrongStatus { current: current.status };
     }
+
+    if expected_revision.is_some_and(|expected| expected != current.revision) {
+        return StoreError::EtagMismatch;
+    }
+
+    // The row changed between the UPDATE and this look; the caller may retry.
+    StoreError::Conflict
 }
 
 pub(super) async fn select_conversation<'e>(

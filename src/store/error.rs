@@ -14,6 +14,11 @@ pub enum StoreError {
     #[error("conversation is {current}")]
     WrongStatus { current: Status },
 
+    /// A request id already used for a different request (another conversation); becomes
+    /// INVALID_ARGUMENT on the request_id field.
+    #[error("request id reused for a different request")]
+    RequestIdReused,
+
     /// The etag sent does not match the row's; becomes ABORTED.
     #[error("etag mismatch")]
     EtagMismatch,
@@ -22,6 +27,11 @@ pub enum StoreError {
     /// ABORTED, and a retry will usually succeed.
     #[error("concurrent transaction conflict")]
     Conflict,
+
+    /// A statement outlived the caller's deadline or the statement timeout and was
+    /// cancelled; becomes DEADLINE_EXCEEDED.
+    #[error("statement timed out")]
+    TimedOut,
 
     /// PostgreSQL is unreachable, shutting down, or no connection was free in time; becomes
     /// UNAVAILABLE, which clients may retry.
@@ -45,6 +55,7 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(database) => match database.code().as_deref() {
                 Some(code) if is_unavailable(code) => Self::Unavailable(error.to_string()),
                 Some("40001" | "40P01") => Self::Conflict,
+                Some("57014") => Self::TimedOut,
                 // Raised only when a referenced parent row is missing: a key of a user who
                 // has no row yet, so nothing of theirs exists either.
                 Some("23503") => Self::NotFound,

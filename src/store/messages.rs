@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::conversations::{claim_request_id, select_conversation};
 use super::records::{MessageRow, message_columns};
-use super::{MessageRecord, Store, StoreError, StoreResult};
+use super::{MessageRecord, Scope, Store, StoreError, StoreResult};
 use crate::domain::{MessageContent, MessageType, Position, RequestId};
 
 const APPEND_OPERATION: &str = "append_message";
@@ -22,32 +22,38 @@ pub struct NewMessage {
 impl Store {
     /// Appends a message to an active conversation. With a request id seen before, returns the
     /// message that request appended.
-    #[instrument(skip_all, fields(user.id = %user_id, conversation.id = %conversation_id))]
+    #[instrument(skip_all, fields(user.id = %scope.user_id, conversation.id = %conversation_id))]
     pub async fn append_message(
         &self,
-        user_id: Uuid,
+        scope: &Scope,
         conversation_id: Uuid,
         new: NewMessage,
         request_id: Option<&RequestId>,
     ) -> StoreResult<MessageRecord> {
-        let id = Uuid::now_v7();
-        let mut tx = self.pool.begin().await?;
+        let (user_id, id) = (scope.user_id, Uuid::now_v7());
+        let mut tx = self.begin(scope).await?;
 
         if let Some(request_id) = request_id {
             let first = claim_request_id(&mut tx, user_id, APPEND_OPERATION, request_id, id).await;
             if let Some(existing) = first? {
                 let message = select_message(&mut tx, user_id, existing).await?;
+                if message.conversation_id != conversation_id {
+                    return Err(StoreError::RequestIdReused);
+                }
                 tx.commit().await?;
                 return Ok(message);
             }
         }
 
         // Inserting through a SELECT of the conversation checks ownership and status in the
-        // same statement: no row is written unless the caller's conversation is active.
+        // same statement: no row is written unless the caller's conversation is active. The
+        // row lock makes a concurrent Archive or Delete wait, or makes this append see it and
+        // write nothing, so that no message lands in a conversation that is no longer active.
         let sql = concat!(
             "INSERT INTO messages (id, conversation_id, user_id, type, content) ",
             "SELECT $1, c.id, c.user_id, $4, $5 FROM conversations c ",
-            "WHERE c.user_id = $2 AND c.id = $3 AND c.status = 'active' RETURNING ",
+            "WHERE c.user_id = $2 AND c.id = $3 AND c.status = 'active' ",
+            "FOR NO KEY UPDATE RETURNING ",
             message_columns!()
         );
         let inserted: Option<MessageRow> = sqlx::query_as(sql)
@@ -70,16 +76,17 @@ impl Store {
 
     /// One page of a conversation's messages after `after`, oldest first. A missing
     /// conversation, or another user's, is NotFound.
-    #[instrument(skip_all, fields(user.id = %user_id, conversation.id = %conversation_id, limit))]
+    #[instrument(skip_all, fields(user.id = %scope.user_id, conversation.id = %conversation_id, limit))]
     pub async fn list_messages(
         &self,
-        user_id: Uuid,
+        scope: &Scope,
         conversation_id: Uuid,
         after: Option<Position>,
         limit: i64,
     ) -> StoreResult<Vec<MessageRecord>> {
+        let mut tx = self.begin(scope).await?;
         if after.is_none() {
-            select_conversation(&self.pool, user_id, conversation_id).await?;
+            select_conversation(&mut *tx, scope.user_id, conversation_id).await?;
         }
 
         let mut query = QueryBuilder::<Postgres>::new(concat!(
@@ -87,7 +94,7 @@ impl Store {
             message_columns!(),
             " FROM messages WHERE user_id = "
         ));
-        query.push_bind(user_id).push(" AND conversation_id = ").push_bind(conversation_id);
+        query.push_bind(scope.user_id).push(" AND conversation_id = ").push_bind(conversation_id);
 
         if let Some(after) = after {
             query.push(" AND (created_at, id) > (").push_bind(after.at);
@@ -96,7 +103,8 @@ impl Store {
 
         query.push(" ORDER BY created_at, id LIMIT ").push_bind(limit);
 
-        let rows: Vec<MessageRow> = query.build_query_as().fetch_all(&self.pool).await?;
+        let rows: Vec<MessageRow> = query.build_query_as().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
 
         rows.into_iter().map(TryInto::try_into).collect()
     }

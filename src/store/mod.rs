@@ -7,6 +7,7 @@ mod conversations;
 mod error;
 mod messages;
 mod records;
+mod scope;
 
 use std::time::Duration;
 
@@ -16,18 +17,29 @@ pub use conversations::{ConversationChanges, ConversationFilter, NewConversation
 pub use error::StoreError;
 pub use messages::NewMessage;
 pub use records::{ConversationRecord, MessageRecord};
+pub use scope::Scope;
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Longest a statement may run when the caller set no shorter deadline.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The service's handle on PostgreSQL; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: PgPool,
+    statement_timeout: Duration,
 }
 
 impl Store {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self { pool, statement_timeout: DEFAULT_STATEMENT_TIMEOUT }
+    }
+
+    /// Caps every statement at `timeout`, or at the caller's deadline when that is sooner.
+    pub fn with_statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = timeout;
+        self
     }
 
     pub fn pool(&self) -> &PgPool {

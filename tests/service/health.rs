@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use conversation_service::database::{MIGRATOR, create_database_if_missing};
+use conversation_service::database::{MIGRATOR, create_database_if_missing, ensure_runtime_role};
 use conversation_service::embedded::EmbeddedPostgres;
 use conversation_service::pb;
 use sqlx::PgPool;
@@ -46,6 +46,7 @@ async fn health_turns_not_serving_while_the_database_is_down_and_recovers_withou
         .unwrap()
         .expect("a cluster of this test's own starts");
     let admin = PgPool::connect_with(cluster.connect_options("postgres")).await.unwrap();
+    ensure_runtime_role(&admin).await.unwrap();
     create_database_if_missing(&admin, "conversations").await.unwrap();
     admin.close().await;
     let database = cluster.connect_options("conversations");

@@ -105,3 +105,23 @@ async fn an_append_retried_with_a_request_id_to_a_missing_conversation_is_not_fo
 
     assert_eq!(status.code(), tonic::Code::NotFound);
 }
+
+#[tokio::test]
+async fn a_request_id_reused_for_another_conversation_is_refused() {
+    let app = TestApp::spawn().await;
+    let mut alice = app.user();
+    let first = alice.create_titled("first").await;
+    let second = alice.create_titled("second").await;
+    let append_to = |conversation_id: &str| pb::AppendMessageRequest {
+        conversation_id: conversation_id.into(),
+        message: Some(user_message("same key, different conversation")),
+        request_id: "one-key".into(),
+    };
+    alice.client.append_message(append_to(&first.id)).await.unwrap();
+
+    let status = alice.client.append_message(append_to(&second.id)).await.unwrap_err();
+
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert_eq!(crate::support::violated_fields(&status), ["request_id"]);
+    assert_eq!(alice.get(&second.id).await.unwrap().message_count, 0);
+}

@@ -257,3 +257,30 @@ async fn a_client_that_stops_reading_does_not_break_the_server() {
     let again = alice.get(&Uuid::new_v4().to_string()).await.unwrap_err();
     assert_eq!(again.code(), Code::NotFound, "the server still answers");
 }
+
+#[tokio::test]
+async fn pages_of_large_conversations_are_cut_to_fit_the_4_mib_message_limit() {
+    let app = TestApp::spawn().await;
+    let mut alice = app.user();
+    insert_with_tied_timestamps(&app, &alice, 100).await;
+    sqlx::query(
+        "UPDATE conversations SET context_data = jsonb_build_object('notes', repeat('x', 60000)) \
+         WHERE user_id = $1",
+    )
+    .bind(alice.id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let pages = alice
+        .list_pages(pb::ListConversationsRequest { page_size: 100, ..Default::default() })
+        .await
+        .unwrap();
+
+    let listed: HashSet<String> = pages.iter().flat_map(|page| ids(&page.conversations)).collect();
+    assert!(pages.len() >= 2, "6 MB of conversations cannot fit one 4 MiB page");
+    assert_eq!(listed.len(), 100);
+    for page in &pages {
+        assert!(prost::Message::encoded_len(page) <= 4 * 1024 * 1024);
+    }
+}

@@ -13,7 +13,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use conversation_service::auth::{JwtSettings, TokenIssuer};
-use conversation_service::database::{MIGRATOR, create_database_if_missing};
+use conversation_service::database::{
+    MIGRATOR, RUNTIME_ROLE, create_database_if_missing, ensure_runtime_role,
+};
 use conversation_service::domain::PageTokenKey;
 use conversation_service::embedded::{self, ClusterOptions, EmbeddedPostgres};
 use conversation_service::pb;
@@ -68,6 +70,7 @@ fn start_shared_server() -> SharedServer {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let pool = PgPool::connect_with(admin.clone()).await.expect("admin connection");
+        ensure_runtime_role(&pool).await.expect("the runtime role exists");
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {TEMPLATE}")))
             .execute(&pool)
             .await
@@ -168,6 +171,7 @@ pub struct TestApp {
 pub struct AppOptions {
     pub trust_user_id_header: bool,
     pub pool_size: Option<u32>,
+    pub acquire_timeout: Option<Duration>,
 }
 
 impl TestApp {
@@ -184,8 +188,10 @@ impl TestApp {
         init_test_logs();
         let pool = PgPoolOptions::new()
             .max_connections(options.pool_size.unwrap_or(8))
-            .acquire_timeout(Duration::from_secs(2))
-            .connect_lazy_with(database.clone());
+            .acquire_timeout(options.acquire_timeout.unwrap_or(Duration::from_secs(2)))
+            // The service connects as the runtime role, as in production, so that row-level
+            // security is in force in every test.
+            .connect_lazy_with(database.clone().username(RUNTIME_ROLE));
         let db = PgPoolOptions::new().max_connections(2).connect_lazy_with(database);
 
         let config = ServerConfig {
