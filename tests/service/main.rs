@@ -7,6 +7,7 @@ mod bad_input;
 mod concurrency;
 mod conversations;
 mod credentials;
+mod authorization;
 mod health;
 mod idempotency;
 mod isolation;
