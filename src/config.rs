@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::auth::TokenAlgorithm;
+
 #[derive(Debug, Parser)]
 #[command(name = "conversation-service", version, about)]
 pub struct Cli {
@@ -99,7 +101,7 @@ pub struct Settings {
     pub db_acquire_timeout: Duration,
 
     /// HS256 secret that signs bearer tokens. The embedded mode generates one in the data
-    /// directory when unset.
+    /// directory when neither this nor public keys are set.
     #[arg(long, env = "CONVERSATION_JWT_SECRET", global = true, hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
@@ -120,15 +122,63 @@ pub struct Settings {
     #[arg(long, env = "CONVERSATION_JWT_ROLES_CLAIM", default_value = "roles", global = true)]
     pub jwt_roles_claim: String,
 
+    /// PEM file of one or more RSA or EC P-256 public keys that verify RS256 and ES256 tokens.
+    /// Rereads the file when it changes.
+    #[arg(long, env = "CONVERSATION_JWT_PUBLIC_KEYS_FILE", global = true)]
+    pub jwt_public_keys_file: Option<PathBuf>,
+
+    /// JSON Web Key Set file whose keys verify RS256 and ES256 tokens, picked by the token's
+    /// kid. Rereads the file when it changes.
+    #[arg(long, env = "CONVERSATION_JWKS_FILE", global = true)]
+    pub jwks_file: Option<PathBuf>,
+
+    /// Algorithms a token may be signed with, comma-separated: HS256, RS256, ES256. Defaults to
+    /// HS256 with a JWT secret, plus RS256 and ES256 with public keys.
+    #[arg(long, env = "CONVERSATION_JWT_ALGORITHMS", value_delimiter = ',', global = true)]
+    pub jwt_algorithms: Vec<TokenAlgorithm>,
+
+    /// Clock difference between token issuer and service still accepted for exp and nbf.
+    #[arg(long, env = "CONVERSATION_JWT_LEEWAY", default_value = "30s",
+          value_parser = humantime::parse_duration, global = true)]
+    pub jwt_leeway: Duration,
+
+    /// How often the key files are checked for changes; 0s turns reloading off.
+    #[arg(long, env = "CONVERSATION_JWT_KEYS_RELOAD_INTERVAL", default_value = "30s",
+          value_parser = humantime::parse_duration, global = true)]
+    pub jwt_keys_reload_interval: Duration,
+
     /// Accept the x-user-id header without a token. Only behind a mesh that authenticates
     /// callers itself and strips this header from outside traffic.
     #[arg(long, env = "CONVERSATION_TRUST_USER_ID_HEADER", global = true)]
     pub trust_user_id_header: bool,
 
     /// Secret that signs page tokens; every replica must share it. Derived from the JWT secret
-    /// when unset.
+    /// when unset, so required when tokens are verified with public keys only.
     #[arg(long, env = "CONVERSATION_PAGE_TOKEN_SECRET", global = true, hide_env_values = true)]
     pub page_token_secret: Option<String>,
+
+    /// Requests a second each user may make on average; 0 turns the limit off.
+    #[arg(long, env = "CONVERSATION_RATE_LIMIT_PER_SECOND", default_value_t = 100, global = true)]
+    pub rate_limit_per_second: u32,
+
+    /// Requests a user may send at once above the average rate.
+    #[arg(long, env = "CONVERSATION_RATE_LIMIT_BURST", default_value_t = 200, global = true)]
+    pub rate_limit_burst: u32,
+
+    /// Calls in progress on one connection; more are refused at once with RESOURCE_EXHAUSTED.
+    #[arg(
+        long,
+        env = "CONVERSATION_MAX_CONCURRENT_CALLS_PER_CONNECTION",
+        default_value_t = 256,
+        global = true
+    )]
+    pub max_concurrent_calls_per_connection: usize,
+
+    /// Longest a unary call may take; also caps every SQL statement. A shorter grpc-timeout
+    /// from the client wins.
+    #[arg(long, env = "CONVERSATION_REQUEST_TIMEOUT", default_value = "30s",
+          value_parser = humantime::parse_duration, global = true)]
+    pub request_timeout: Duration,
 
     /// How often the health check probes PostgreSQL.
     #[arg(long, env = "CONVERSATION_HEALTH_INTERVAL", default_value = "2s",
@@ -167,8 +217,17 @@ impl std::fmt::Debug for Settings {
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .field("jwt_roles_claim", &self.jwt_roles_claim)
+            .field("jwt_public_keys_file", &self.jwt_public_keys_file)
+            .field("jwks_file", &self.jwks_file)
+            .field("jwt_algorithms", &self.jwt_algorithms)
+            .field("jwt_leeway", &self.jwt_leeway)
+            .field("jwt_keys_reload_interval", &self.jwt_keys_reload_interval)
             .field("trust_user_id_header", &self.trust_user_id_header)
             .field("page_token_secret", &redacted(&self.page_token_secret))
+            .field("rate_limit_per_second", &self.rate_limit_per_second)
+            .field("rate_limit_burst", &self.rate_limit_burst)
+            .field("max_concurrent_calls_per_connection", &self.max_concurrent_calls_per_connection)
+            .field("request_timeout", &self.request_timeout)
             .field("health_interval", &self.health_interval)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("log_format", &self.log_format)

@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 use conversation_service::auth::{JwtSettings, TokenIssuer};
 use conversation_service::config::{Cli, Command, Settings};
 use conversation_service::database::Database;
-use conversation_service::server::{self, ServerConfig};
+use conversation_service::server::{self, ServerConfig, ServerLimits};
 use conversation_service::store::Store;
 use conversation_service::{secrets, telemetry};
 
@@ -30,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::debug!(?settings, "settings");
     let jwt = jwt_settings(&settings)?;
-    let page_tokens = secrets::page_token_key(&settings, &jwt.secret);
+    let page_tokens = secrets::page_token_key(&settings, jwt.secret.as_deref())?;
 
     let listener = TcpListener::bind(settings.listen_addr)
         .await
@@ -49,6 +49,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         trust_user_id_header: settings.trust_user_id_header,
         health_interval: settings.health_interval,
         shutdown_grace: settings.shutdown_grace,
+        limits: ServerLimits {
+            rate_per_second: settings.rate_limit_per_second,
+            rate_burst: settings.rate_limit_burst,
+            concurrent_calls_per_connection: settings.max_concurrent_calls_per_connection,
+            request_timeout: settings.request_timeout,
+        },
     };
 
     let served = server::serve(listener, config, server::termination_signal()).await;
@@ -69,8 +75,13 @@ async fn migrate(settings: Settings, revert_all: bool) -> anyhow::Result<()> {
 fn jwt_settings(settings: &Settings) -> anyhow::Result<JwtSettings> {
     Ok(JwtSettings {
         secret: secrets::jwt_secret(settings)?,
+        public_keys_file: settings.jwt_public_keys_file.clone(),
+        jwks_file: settings.jwks_file.clone(),
+        algorithms: settings.jwt_algorithms.clone(),
         issuer: settings.jwt_issuer.clone(),
         audience: settings.jwt_audience.clone(),
         roles_claim: settings.jwt_roles_claim.clone(),
+        leeway: settings.jwt_leeway,
+        keys_reload_interval: settings.jwt_keys_reload_interval,
     })
 }

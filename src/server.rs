@@ -15,6 +15,7 @@ use crate::api::ConversationApi;
 use crate::auth::{Authenticator, JwtSettings};
 use crate::domain::PageTokenKey;
 use crate::health;
+use crate::limits::{RateLimited, UserRateLimiter};
 use crate::pb::{self, conversation_service_server::ConversationServiceServer};
 use crate::store::Store;
 
@@ -33,6 +34,31 @@ pub struct ServerConfig {
     pub trust_user_id_header: bool,
     pub health_interval: Duration,
     pub shutdown_grace: Duration,
+    pub limits: ServerLimits,
+}
+
+/// How much one user and one connection may ask of the server.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    /// Requests a second per user on average; 0 turns the rate limit off.
+    pub rate_per_second: u32,
+    /// Requests a user may send at once above the average rate.
+    pub rate_burst: u32,
+    /// Calls in progress on one connection; more are refused at once (RESOURCE_EXHAUSTED).
+    pub concurrent_calls_per_connection: usize,
+    /// Longest a unary call may take, and the statement timeout of its transactions.
+    pub request_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            rate_per_second: 100,
+            rate_burst: 200,
+            concurrent_calls_per_connection: 256,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Serves on `listener` until `shutdown` resolves, then drains for at most the grace period.
@@ -57,22 +83,29 @@ pub async fn serve(
         );
     }
     let authenticator = Authenticator::new(&config.jwt, config.trust_user_id_header)?;
-    let conversations = ConversationServiceServer::new(ConversationApi::new(
-        config.store.clone(),
-        config.page_tokens.clone(),
-    ))
-    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-    .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    // Stops with this function: the watch ends when it is dropped.
+    let _key_file_watch = authenticator.watch_key_files();
+    let limiter = UserRateLimiter::new(config.limits.rate_per_second, config.limits.rate_burst);
+    let forgetting = limiter.as_ref().map(UserRateLimiter::spawn_forgetting);
+    let gate = RateLimited { inner: authenticator, limiter };
+    let store = config.store.clone().with_statement_timeout(config.limits.request_timeout);
+    let conversations =
+        ConversationServiceServer::new(ConversationApi::new(store, config.page_tokens.clone()))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
 
     let address = listener.local_addr()?;
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (drain, drain_started) = tokio::sync::oneshot::channel::<()>();
 
     let server = Server::builder()
+        .timeout(config.limits.request_timeout)
+        .concurrency_limit_per_connection(config.limits.concurrent_calls_per_connection)
+        .load_shed(true)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_service(InterceptedService::new(conversations, authenticator))
+        .add_service(InterceptedService::new(conversations, gate))
         .serve_with_incoming_shutdown(incoming, async {
             let _ = drain_started.await;
         });
@@ -90,6 +123,9 @@ pub async fn serve(
 
     health_watch.abort();
     partitions.abort();
+    if let Some(forgetting) = forgetting {
+        forgetting.abort();
+    }
     health::set_status(&reporter, ServingStatus::NotServing).await;
     tracing::info!(grace = ?config.shutdown_grace, "shutting down: draining in-flight calls");
     let _ = drain.send(());

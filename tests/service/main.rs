@@ -3,16 +3,17 @@
 
 mod support;
 
+mod authorization;
 mod bad_input;
 mod concurrency;
 mod conversations;
 mod credentials;
-mod authorization;
 mod health;
 mod idempotency;
 mod isolation;
 mod keys;
 mod lifecycle;
+mod limits;
 mod listing;
 mod messages;
 mod migrations;
