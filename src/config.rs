@@ -190,6 +190,9 @@ pub struct Settings {
           value_parser = humantime::parse_duration, global = true)]
     pub shutdown_grace: Duration,
 
+    #[command(flatten)]
+    pub tls: crate::tls::TlsSettings,
+
     /// Log line format; the level comes from RUST_LOG (default info).
     #[arg(
         long,
@@ -230,6 +233,7 @@ impl std::fmt::Debug for Settings {
             .field("request_timeout", &self.request_timeout)
             .field("health_interval", &self.health_interval)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("tls", &self.tls)
             .field("log_format", &self.log_format)
             .finish()
     }

@@ -9,6 +9,7 @@ use conversation_service::config::{Cli, Command, Settings};
 use conversation_service::database::Database;
 use conversation_service::server::{self, ServerConfig, ServerLimits};
 use conversation_service::store::Store;
+use conversation_service::tls::TlsMaterial;
 use conversation_service::{secrets, telemetry};
 
 #[tokio::main]
@@ -32,9 +33,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let jwt = jwt_settings(&settings)?;
     let page_tokens = secrets::page_token_key(&settings, jwt.secret.as_deref())?;
 
+    let tls = TlsMaterial::load(&settings.tls)?;
     let listener = TcpListener::bind(settings.listen_addr)
         .await
         .with_context(|| format!("listening on {}", settings.listen_addr))?;
+    let health_listener = match settings.tls.health_listen_addr {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .with_context(|| format!("listening on {address} for health"))?,
+        ),
+        None => None,
+    };
 
     let database = Database::open(&settings).await?;
     if let Err(error) = database.migrate_for_serving(&settings).await {
@@ -55,6 +65,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             concurrent_calls_per_connection: settings.max_concurrent_calls_per_connection,
             request_timeout: settings.request_timeout,
         },
+        tls,
+        health_listener,
     };
 
     let served = server::serve(listener, config, server::termination_signal()).await;

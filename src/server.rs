@@ -10,6 +10,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
+use tonic_health::pb::health_server::{Health, HealthServer};
 
 use crate::api::ConversationApi;
 use crate::auth::{Authenticator, JwtSettings};
@@ -18,6 +19,7 @@ use crate::health;
 use crate::limits::{RateLimited, UserRateLimiter};
 use crate::pb::{self, conversation_service_server::ConversationServiceServer};
 use crate::store::Store;
+use crate::tls::TlsMaterial;
 
 /// The largest request or response message, both directions.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -35,6 +37,10 @@ pub struct ServerConfig {
     pub health_interval: Duration,
     pub shutdown_grace: Duration,
     pub limits: ServerLimits,
+    /// TLS of the gRPC port; plaintext when `None`.
+    pub tls: Option<TlsMaterial>,
+    /// A plaintext listener for health alone, for probes when the main port needs TLS.
+    pub health_listener: Option<TcpListener>,
 }
 
 /// How much one user and one connection may ask of the server.
@@ -69,12 +75,13 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
     health::set_status(&reporter, ServingStatus::NotServing).await;
-    let health_watch =
-        health::watch_database(reporter.clone(), config.store.clone(), config.health_interval);
-    let partitions = maintain_message_partitions(config.store.clone());
-
-    let reflection = reflection_builder().build_v1()?;
-    let reflection_alpha = reflection_builder().build_v1alpha()?;
+    let mut background = BackgroundTasks::default();
+    background.0.push(health::watch_database(
+        reporter.clone(),
+        config.store.clone(),
+        config.health_interval,
+    ));
+    background.0.push(maintain_message_partitions(config.store.clone()));
 
     if config.trust_user_id_header {
         tracing::warn!(
@@ -86,7 +93,7 @@ pub async fn serve(
     // Stops with this function: the watch ends when it is dropped.
     let _key_file_watch = authenticator.watch_key_files();
     let limiter = UserRateLimiter::new(config.limits.rate_per_second, config.limits.rate_burst);
-    let forgetting = limiter.as_ref().map(UserRateLimiter::spawn_forgetting);
+    background.0.extend(limiter.as_ref().map(UserRateLimiter::spawn_forgetting));
     let gate = RateLimited { inner: authenticator, limiter };
     let store = config.store.clone().with_statement_timeout(config.limits.request_timeout);
     let conversations =
@@ -94,41 +101,42 @@ pub async fn serve(
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
 
-    let address = listener.local_addr()?;
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let (drain, drain_started) = tokio::sync::oneshot::channel::<()>();
+    let (drain, draining) = tokio::sync::watch::channel(false);
+    let mut builder = Server::builder();
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_config(tls.server_config())?;
+        tracing::info!(mutual = tls.client_ca.is_some(), "tls on the gRPC port");
+    }
+    if let Some(listener) = config.health_listener {
+        let health_only = serve_health_only(listener, health_service.clone(), draining.clone());
+        background.0.push(tokio::spawn(health_only));
+    }
 
-    let server = Server::builder()
+    let address = listener.local_addr()?;
+    let server = builder
         .timeout(config.limits.request_timeout)
         .concurrency_limit_per_connection(config.limits.concurrent_calls_per_connection)
         .load_shed(true)
         .add_service(health_service)
-        .add_service(reflection)
-        .add_service(reflection_alpha)
+        .add_service(reflection_builder().build_v1()?)
+        .add_service(reflection_builder().build_v1alpha()?)
         .add_service(InterceptedService::new(conversations, gate))
-        .serve_with_incoming_shutdown(incoming, async {
-            let _ = drain_started.await;
-        });
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            drained(draining),
+        );
     tracing::info!(listen.addr = %address, "serving gRPC");
 
     tokio::pin!(server);
     tokio::select! {
-        result = &mut server => {
-            health_watch.abort();
-            partitions.abort();
-            return result.map_err(Into::into);
-        }
+        result = &mut server => return result.map_err(Into::into),
         () = shutdown => {}
     }
 
-    health_watch.abort();
-    partitions.abort();
-    if let Some(forgetting) = forgetting {
-        forgetting.abort();
-    }
+    drop(background);
     health::set_status(&reporter, ServingStatus::NotServing).await;
     tracing::info!(grace = ?config.shutdown_grace, "shutting down: draining in-flight calls");
-    let _ = drain.send(());
+    let _ = drain.send(true);
 
     match tokio::time::timeout(config.shutdown_grace, server).await {
         Ok(result) => result?,
@@ -136,6 +144,40 @@ pub async fn serve(
     }
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Tasks that live as long as the server; aborted when dropped.
+#[derive(Default)]
+struct BackgroundTasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for BackgroundTasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Resolves once shutdown has begun.
+async fn drained(mut draining: tokio::sync::watch::Receiver<bool>) {
+    let _ = draining.wait_for(|draining| *draining).await;
+}
+
+/// The plaintext health port: the health service alone, stopped with the main server.
+async fn serve_health_only<H: Health>(
+    listener: TcpListener,
+    health_service: HealthServer<H>,
+    draining: tokio::sync::watch::Receiver<bool>,
+) {
+    let address = listener.local_addr().ok();
+    tracing::info!(health.addr = ?address, "serving plaintext health");
+    let served = Server::builder()
+        .add_service(health_service)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), drained(draining))
+        .await;
+    if let Err(error) = served {
+        tracing::warn!(%error, "the plaintext health port stopped");
+    }
 }
 
 /// Reflection over the API, health, and the `google.rpc` error details, so that grpcurl can

@@ -6,26 +6,41 @@ use std::sync::Arc;
 use tonic::{Request, Status, service::Interceptor};
 use uuid::Uuid;
 
-use super::jwt::Verifier;
-use super::{Caller, JwtSettings};
+use super::key_watch::{KeyFileWatch, KeyWatcher};
+use super::verifier::Verifier;
+use super::{Caller, JwtSettings, SetupError};
 
 const TRUSTED_USER_HEADER: &str = "x-user-id";
 
 #[derive(Clone)]
 pub struct Authenticator {
     verifier: Arc<Verifier>,
+    key_watcher: Arc<KeyWatcher>,
     trust_user_id_header: bool,
 }
 
 impl Authenticator {
+    /// Reads the key files, so settings that cannot verify any token fail here, at startup.
+    ///
     /// `trust_user_id_header` accepts `x-user-id` without a token: only for a mesh that has
     /// already authenticated the caller and strips the header from outside traffic.
-    pub fn new(
-        settings: &JwtSettings,
-        trust_user_id_header: bool,
-    ) -> Result<Self, jsonwebtoken::errors::Error> {
-        let verifier = Arc::new(Verifier::new(settings)?);
-        Ok(Self { verifier, trust_user_id_header })
+    pub fn new(settings: &JwtSettings, trust_user_id_header: bool) -> Result<Self, SetupError> {
+        let allowed = settings.checked_algorithms()?;
+        let key_watcher =
+            KeyWatcher::load(settings.key_files(), &allowed, settings.keys_reload_interval)?;
+        let verifier = Verifier::new(settings, allowed, key_watcher.keys());
+
+        Ok(Self {
+            verifier: Arc::new(verifier),
+            key_watcher: Arc::new(key_watcher),
+            trust_user_id_header,
+        })
+    }
+
+    /// Starts reloading the key files when they change, for as long as the returned value is
+    /// kept. Needs a Tokio runtime; without key files there is nothing to watch.
+    pub fn watch_key_files(&self) -> KeyFileWatch {
+        KeyWatcher::clone(&self.key_watcher).spawn()
     }
 
     fn authenticate(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Caller, Status> {

@@ -72,7 +72,8 @@ impl KeyFile {
     }
 
     pub(super) async fn read(&self) -> Result<Vec<PublicKey>, KeyFileError> {
-        let contents = tokio::fs::read(&self.path).await.map_err(|error| self.error(error.into()))?;
+        let contents =
+            tokio::fs::read(&self.path).await.map_err(|error| self.error(error.into()))?;
         self.parse(&contents)
     }
 
@@ -106,7 +107,7 @@ fn pem_key(block: &pem::Pem) -> Result<PublicKey, KeyProblem> {
     match block.tag() {
         "PUBLIC KEY" => spki_key(block.contents()),
         "RSA PUBLIC KEY" => {
-            let public_key = rsa::RsaPublicKey::from_pkcs1_der(block.contents())
+            let public_key = rsa::PublicKey::from_pkcs1_der(block.contents())
                 .map_err(|_| KeyProblem::UnsupportedKey)?;
             rsa_key(&public_key, None)
         }
@@ -118,7 +119,7 @@ fn pem_key(block: &pem::Pem) -> Result<PublicKey, KeyProblem> {
 
 /// A SubjectPublicKeyInfo, the `PUBLIC KEY` of `openssl pkey -pubout`, of either kind.
 fn spki_key(der: &[u8]) -> Result<PublicKey, KeyProblem> {
-    if let Ok(public_key) = rsa::RsaPublicKey::from_public_key_der(der) {
+    if let Ok(public_key) = rsa::PublicKey::from_public_key_der(der) {
         return rsa_key(&public_key, None);
     }
     if let Ok(public_key) = p256::PublicKey::from_public_key_der(der) {
@@ -127,10 +128,10 @@ fn spki_key(der: &[u8]) -> Result<PublicKey, KeyProblem> {
     Err(KeyProblem::UnsupportedKey)
 }
 
-fn rsa_key(public_key: &rsa::RsaPublicKey, kid: Option<String>) -> Result<PublicKey, KeyProblem> {
+fn rsa_key(public_key: &rsa::PublicKey, kid: Option<String>) -> Result<PublicKey, KeyProblem> {
     use rsa::traits::PublicKeyParts as _;
 
-    let bits = public_key.n().bits();
+    let bits = public_key.n().bit_width();
     if bits < MIN_RSA_BITS {
         return Err(KeyProblem::RsaKeyTooShort(bits));
     }
@@ -193,7 +194,7 @@ fn rsa_jwk(jwk: Jwk) -> Result<PublicKey, KeyProblem> {
     let modulus = jwk_member(&jwk, "n", &jwk.n)?;
     let exponent = jwk_member(&jwk, "e", &jwk.e)?;
 
-    let public_key = rsa::RsaPublicKey::new(
+    let public_key = rsa::PublicKey::new(
         rsa::BoxedUint::from_be_slice_vartime(&modulus),
         rsa::BoxedUint::from_be_slice_vartime(&exponent),
     )
@@ -244,8 +245,10 @@ impl FileStamp {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use p256::elliptic_curve::sec1::ToSec1Point as _;
     use p256::pkcs8::EncodePublicKey as _;
+
+    use super::*;
 
     fn p256_public_pem(seed: u8) -> String {
         let secret = p256::SecretKey::from_slice(&[seed; 32]).unwrap();
@@ -318,7 +321,8 @@ mod tests {
 
     #[test]
     fn a_private_jwk_fails_the_file() {
-        let set = serde_json::json!({ "keys": [{ "kty": "RSA", "n": "AQAB", "e": "AQAB", "d": "x" }]});
+        let set =
+            serde_json::json!({ "keys": [{ "kty": "RSA", "n": "AQAB", "e": "AQAB", "d": "x" }]});
 
         let outcome = jwks_keys(set.to_string().as_bytes(), Path::new("jwks.json"));
 

@@ -24,7 +24,7 @@ pub(super) struct PublicKey {
 
 impl PublicKey {
     /// An RS256 key; the caller has already checked its length against [`MIN_RSA_BITS`].
-    pub(super) fn rsa(public_key: &rsa::RsaPublicKey, kid: Option<String>) -> Self {
+    pub(super) fn rsa(public_key: &rsa::PublicKey, kid: Option<String>) -> Self {
         let modulus = public_key.n_bytes();
         let exponent = public_key.e_bytes();
 
@@ -95,7 +95,7 @@ mod tests {
                  FCur-kEgU8awapJzKnqDKgw",
             )
             .unwrap();
-        let public_key = rsa::RsaPublicKey::new(
+        let public_key = rsa::PublicKey::new(
             rsa::BoxedUint::from_be_slice_vartime(&modulus),
             rsa::BoxedUint::from_be_slice_vartime(&[1, 0, 1]),
         )

@@ -48,7 +48,9 @@ impl std::fmt::Debug for JwtSettings {
 /// Settings that cannot work, found at startup.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error("nothing can verify tokens: configure an HS256 secret, a public keys file or a JWKS file")]
+    #[error(
+        "nothing can verify tokens: configure an HS256 secret, a public keys file or a JWKS file"
+    )]
     NoVerificationKeys,
     #[error("the HS256 secret is empty")]
     EmptySecret,
@@ -107,8 +109,7 @@ impl JwtSettings {
             }
         }
 
-        if self.has_public_keys() && !allowed.iter().any(|algorithm| algorithm.uses_public_keys())
-        {
+        if self.has_public_keys() && !allowed.iter().any(|algorithm| algorithm.uses_public_keys()) {
             return Err(SetupError::PublicKeysUnused(listed(&allowed)));
         }
         Ok(allowed)

@@ -18,4 +18,5 @@ mod listing;
 mod messages;
 mod migrations;
 mod row_security;
+mod tls;
 mod updates;

@@ -20,7 +20,7 @@ use conversation_service::domain::PageTokenKey;
 use conversation_service::embedded::{self, ClusterOptions, EmbeddedPostgres};
 use conversation_service::pb;
 use conversation_service::pb::conversation_service_client::ConversationServiceClient;
-use conversation_service::server::{self, ServerConfig};
+use conversation_service::server::{self, ServerConfig, ServerLimits};
 use conversation_service::store::Store;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -130,10 +130,15 @@ pub async fn fresh_database() -> PgConnectOptions {
 
 pub fn jwt_settings() -> JwtSettings {
     JwtSettings {
-        secret: SECRET.to_vec(),
+        secret: Some(SECRET.to_vec()),
+        public_keys_file: None,
+        jwks_file: None,
+        algorithms: Vec::new(),
         issuer: ISSUER.into(),
         audience: AUDIENCE.into(),
         roles_claim: "roles".into(),
+        leeway: Duration::from_secs(30),
+        keys_reload_interval: Duration::from_secs(30),
     }
 }
 
@@ -172,6 +177,10 @@ pub struct AppOptions {
     pub trust_user_id_header: bool,
     pub pool_size: Option<u32>,
     pub acquire_timeout: Option<Duration>,
+    pub limits: Option<ServerLimits>,
+    pub tls: Option<conversation_service::tls::TlsMaterial>,
+    /// Token verification other than [`jwt_settings`], such as public keys.
+    pub jwt: Option<JwtSettings>,
 }
 
 impl TestApp {
@@ -196,11 +205,18 @@ impl TestApp {
 
         let config = ServerConfig {
             store: Store::new(pool),
-            jwt: jwt_settings(),
+            jwt: options.jwt.clone().unwrap_or_else(jwt_settings),
             page_tokens: PageTokenKey::new(b"page token test key"),
             trust_user_id_header: options.trust_user_id_header,
             health_interval: Duration::from_millis(100),
             shutdown_grace: Duration::from_secs(5),
+            tls: options.tls.clone(),
+            health_listener: None,
+            limits: options.limits.unwrap_or(ServerLimits {
+                // Tests send bursts far above any real user's; they opt into the limit.
+                rate_per_second: 0,
+                ..ServerLimits::default()
+            }),
         };
 
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
