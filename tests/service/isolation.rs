@@ -107,11 +107,7 @@ async fn a_user_lists_only_their_own_conversations() {
     let mut bob = app.user();
     alice.create_titled("Alice's").await;
     let deleted = alice.create_titled("Alice's deleted").await;
-    alice
-        .client
-        .delete_conversation(pb::DeleteConversationRequest { id: deleted.id, etag: "".into() })
-        .await
-        .unwrap();
+    alice.delete(&deleted.id).await;
     let bobs = bob.create_titled("Bob's").await;
 
     let listed = bob

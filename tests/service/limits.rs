@@ -9,7 +9,7 @@ use prost::Message as _;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::support::{AppOptions, TestApp};
+use crate::support::{AppOptions, TestApp, TestUser};
 
 fn rate_limited(per_second: u32, burst: u32) -> AppOptions {
     AppOptions {
@@ -78,11 +78,7 @@ async fn a_request_that_finds_no_free_connection_in_time_is_unavailable() {
     let mut alice = app.user();
     let conversation = alice.create_titled("contended").await;
     let lock = lock_conversation(&app, &conversation.id).await;
-    let mut blocked_client = alice.client.clone();
-    let blocked_id = conversation.id.clone();
-    let blocked =
-        tokio::spawn(async move { blocked_client.update_conversation(rename(&blocked_id)).await });
-    wait_for_lock_waiters(&app, 1).await;
+    let blocked = start_blocked_rename(&app, &alice, &conversation.id).await;
 
     let starved = alice.get(&conversation.id).await.unwrap_err();
     lock.rollback().await.unwrap();
@@ -107,6 +103,22 @@ async fn the_callers_deadline_cancels_the_statement_in_postgresql() {
 
     assert!(matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled), "{status:?}");
     assert_eq!(alice.get(&conversation.id).await.unwrap().title, "deadline");
+}
+
+type PendingCall<T> = tokio::task::JoinHandle<Result<tonic::Response<T>, tonic::Status>>;
+
+/// Starts a rename of a locked conversation and waits until it holds a connection, blocked
+/// in PostgreSQL behind the lock.
+async fn start_blocked_rename(
+    app: &TestApp,
+    user: &TestUser,
+    conversation_id: &str,
+) -> PendingCall<pb::Conversation> {
+    let mut client = user.client.clone();
+    let request = rename(conversation_id);
+    let blocked = tokio::spawn(async move { client.update_conversation(request).await });
+    wait_for_lock_waiters(app, 1).await;
+    blocked
 }
 
 /// Waits until exactly `count` backends of the service wait on a lock; polls, bounded.
@@ -166,11 +178,7 @@ async fn calls_over_the_per_connection_limit_are_shed_at_once() {
     let mut alice = app.user();
     let conversation = alice.create_titled("busy").await;
     let lock = lock_conversation(&app, &conversation.id).await;
-    let mut blocked_client = alice.client.clone();
-    let blocked_id = conversation.id.clone();
-    let blocked =
-        tokio::spawn(async move { blocked_client.update_conversation(rename(&blocked_id)).await });
-    wait_for_lock_waiters(&app, 1).await;
+    let blocked = start_blocked_rename(&app, &alice, &conversation.id).await;
 
     let shed = alice.get(&conversation.id).await.unwrap_err();
     lock.rollback().await.unwrap();

@@ -115,22 +115,8 @@ async fn deleted_conversations_are_hidden_unless_asked_for() {
     let kept = alice.create_titled("kept").await;
     let archived = alice.create_titled("archived").await;
     let deleted = alice.create_titled("deleted").await;
-    alice
-        .client
-        .archive_conversation(pb::ArchiveConversationRequest {
-            id: archived.id.clone(),
-            etag: "".into(),
-        })
-        .await
-        .unwrap();
-    alice
-        .client
-        .delete_conversation(pb::DeleteConversationRequest {
-            id: deleted.id.clone(),
-            etag: "".into(),
-        })
-        .await
-        .unwrap();
+    alice.archive(&archived.id).await;
+    alice.delete(&deleted.id).await;
 
     let default = alice.list_all(pb::ListConversationsRequest::default()).await;
     let with_deleted = alice

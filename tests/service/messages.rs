@@ -183,22 +183,8 @@ async fn appending_to_an_archived_or_deleted_conversation_fails_and_changes_noth
     let mut alice = app.user();
     let archived = alice.create_titled("archived").await;
     let deleted = alice.create_titled("deleted").await;
-    alice
-        .client
-        .archive_conversation(pb::ArchiveConversationRequest {
-            id: archived.id.clone(),
-            etag: "".into(),
-        })
-        .await
-        .unwrap();
-    alice
-        .client
-        .delete_conversation(pb::DeleteConversationRequest {
-            id: deleted.id.clone(),
-            etag: "".into(),
-        })
-        .await
-        .unwrap();
+    alice.archive(&archived.id).await;
+    alice.delete(&deleted.id).await;
     let before = app.snapshot().await;
 
     for id in [&archived.id, &deleted.id] {

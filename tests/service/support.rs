@@ -329,6 +329,16 @@ impl TestUser {
             .into_inner()
     }
 
+    pub async fn archive(&mut self, id: &str) -> pb::Conversation {
+        let request = pb::ArchiveConversationRequest { id: id.into(), etag: String::new() };
+        self.client.archive_conversation(request).await.expect("archive succeeds").into_inner()
+    }
+
+    pub async fn delete(&mut self, id: &str) -> pb::Conversation {
+        let request = pb::DeleteConversationRequest { id: id.into(), etag: String::new() };
+        self.client.delete_conversation(request).await.expect("delete succeeds").into_inner()
+    }
+
     pub async fn get(&mut self, id: &str) -> Result<pb::Conversation, tonic::Status> {
         self.client
             .get_conversation(pb::GetConversationRequest { id: id.into() })

@@ -170,14 +170,7 @@ async fn a_deleted_conversation_cannot_be_updated() {
     let app = TestApp::spawn().await;
     let mut alice = app.user();
     let created = alice.create_titled("Gone").await;
-    alice
-        .client
-        .delete_conversation(pb::DeleteConversationRequest {
-            id: created.id.clone(),
-            etag: "".into(),
-        })
-        .await
-        .unwrap();
+    alice.delete(&created.id).await;
 
     let status = update(
         &mut alice,
@@ -195,14 +188,7 @@ async fn an_archived_conversation_can_be_renamed() {
     let app = TestApp::spawn().await;
     let mut alice = app.user();
     let created = alice.create_titled("Old name").await;
-    alice
-        .client
-        .archive_conversation(pb::ArchiveConversationRequest {
-            id: created.id.clone(),
-            etag: "".into(),
-        })
-        .await
-        .unwrap();
+    alice.archive(&created.id).await;
 
     let updated = update(
         &mut alice,
