@@ -4,6 +4,8 @@ BEGIN
     REVOKE ALL ON conversations, messages, request_ids FROM conversation_service_runtime;
     REVOKE SELECT (id), INSERT (id) ON users FROM conversation_service_runtime;
     REVOKE USAGE ON SCHEMA public FROM conversation_service_runtime;
+    REVOKE EXECUTE ON FUNCTION ensure_message_partitions(INTEGER)
+      FROM conversation_service_runtime;
   END IF;
 END
 $$;
@@ -21,6 +23,9 @@ ALTER TABLE conversations NO FORCE ROW LEVEL SECURITY;
 ALTER TABLE conversations DISABLE ROW LEVEL SECURITY;
 
 DROP FUNCTION conversation_caller();
+
+-- CREATE OR REPLACE keeps a function's grants; give back the default one.
+GRANT EXECUTE ON FUNCTION ensure_message_partitions(INTEGER) TO PUBLIC;
 
 CREATE OR REPLACE FUNCTION ensure_message_partitions(months_ahead INTEGER)
 RETURNS VOID

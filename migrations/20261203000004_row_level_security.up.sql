@@ -46,7 +46,8 @@ DECLARE
   partition_start DATE;
   partition_name TEXT;
 BEGIN
-  FOR step IN 0..months_ahead LOOP
+  -- It runs with the owner's rights; a caller gets two years ahead at most.
+  FOR step IN 0..LEAST(months_ahead, 24) LOOP
     partition_start := (month_start + make_interval(months => step))::date;
     partition_name := format('messages_y%sm%s',
       to_char(partition_start, 'YYYY'), to_char(partition_start, 'MM'));

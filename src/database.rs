@@ -91,12 +91,15 @@ impl Database {
         result.context(if revert_all { "reverting migrations" } else { "applying migrations" })
     }
 
-    /// Warns when the runtime role escapes row-level security, which leaves the store's own
+    /// Warns when the runtime role escapes row-level security (a superuser, a BYPASSRLS role,
+    /// or the tables' owner, who can turn the policies off), which leaves the store's own
     /// filters as the only wall between users.
     pub async fn check_runtime_role(&self) {
         let escapes: Result<(String, bool), _> = sqlx::query_as(
-            "SELECT current_user::text, rolsuper OR rolbypassrls FROM pg_roles \
-             WHERE rolname = current_user",
+            "SELECT current_user::text, rolsuper OR rolbypassrls OR EXISTS ( \
+               SELECT 1 FROM pg_tables WHERE tableowner = current_user \
+               AND tablename IN ('conversations', 'messages', 'request_ids')) \
+             FROM pg_roles WHERE rolname = current_user",
         )
         .fetch_one(&self.pool)
         .await;
@@ -104,8 +107,8 @@ impl Database {
         match escapes {
             Ok((role, true)) => tracing::warn!(
                 db.role = %role,
-                "the service's database role is a superuser or bypasses row-level security; \
-                 connect as a role like {RUNTIME_ROLE} (docs/security.md)"
+                "the service's database role is a superuser, bypasses row-level security or \
+                 owns the tables; connect as a role like {RUNTIME_ROLE} (docs/security.md)"
             ),
             Ok((role, false)) => tracing::info!(db.role = %role, "row-level security applies"),
             Err(error) => tracing::warn!(%error, "cannot check the service's database role"),

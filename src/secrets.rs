@@ -49,6 +49,9 @@ pub fn page_token_key(
     jwt_secret: Option<&[u8]>,
 ) -> anyhow::Result<PageTokenKey> {
     if let Some(secret) = &settings.page_token_secret {
+        if secret.len() < 32 {
+            bail!("CONVERSATION_PAGE_TOKEN_SECRET must be at least 32 bytes");
+        }
         return Ok(PageTokenKey::new(secret.as_bytes()));
     }
     let Some(jwt_secret) = jwt_secret else {

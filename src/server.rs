@@ -163,7 +163,8 @@ async fn drained(mut draining: tokio::sync::watch::Receiver<bool>) {
     let _ = draining.wait_for(|draining| *draining).await;
 }
 
-/// The plaintext health port: the health service alone, stopped with the main server.
+/// The plaintext health port: the health service alone (with reflection over it, so grpcurl
+/// needs no .proto file), stopped with the main server.
 async fn serve_health_only<H: Health>(
     listener: TcpListener,
     health_service: HealthServer<H>,
@@ -171,8 +172,21 @@ async fn serve_health_only<H: Health>(
 ) {
     let address = listener.local_addr().ok();
     tracing::info!(health.addr = ?address, "serving plaintext health");
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let (Ok(reflection_v1), Ok(reflection_alpha)) =
+        (reflection().build_v1(), reflection().build_v1alpha())
+    else {
+        tracing::warn!("cannot describe the health service for reflection");
+        return;
+    };
+
     let served = Server::builder()
         .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_alpha)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), drained(draining))
         .await;
     if let Err(error) = served {

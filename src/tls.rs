@@ -1,7 +1,7 @@
 //! TLS for the gRPC port: a server certificate, and with a client CA, mutual TLS that
 //! requires every client to present a certificate signed by that CA.
 //!
-//! Kubernetes' gRPC probes cannot present client certificates, so with TLS on, health can be
+//! Kubernetes gRPC probes speak neither TLS nor mutual TLS, so with TLS on, health can be
 //! served on a second, plaintext port that carries nothing but the health service.
 
 use std::path::{Path, PathBuf};

@@ -76,7 +76,10 @@ impl Store {
 
     /// One page of a conversation's messages after `after`, oldest first. A missing
     /// conversation, or another user's, is NotFound.
-    #[instrument(skip_all, fields(user.id = %scope.user_id, conversation.id = %conversation_id, limit))]
+    #[instrument(
+        skip_all,
+        fields(user.id = %scope.user_id, conversation.id = %conversation_id, limit)
+    )]
     pub async fn list_messages(
         &self,
         scope: &Scope,

@@ -3,6 +3,7 @@
 //! service's runtime role.
 
 use conversation_service::database::RUNTIME_ROLE;
+use conversation_service::pb;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
@@ -40,19 +41,30 @@ async fn an_unscoped_statement_sees_only_the_callers_rows() {
     let app = TestApp::spawn_on(database.clone(), Default::default()).await;
     let mut alice = app.user();
     let mut bob = app.user();
-    let alices = alice.create_titled("Alice's").await;
+    let alices = alice
+        .client
+        .create_conversation(pb::CreateConversationRequest {
+            conversation: None,
+            request_id: "alice-once".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     alice.append(&alices.id, "private").await;
     bob.create_titled("Bob's").await;
     let pool = runtime_pool(&database).await;
 
-    for table in ["conversations", "messages"] {
-        let as_bob = scoped_count(&pool, Some(bob.id), table).await;
+    // Per table: rows Alice owns and rows Bob owns.
+    for (table, alices_rows, bobs_rows) in
+        [("conversations", 1, 1), ("messages", 1, 0), ("request_ids", 1, 0)]
+    {
         let as_nobody = scoped_count(&pool, None, table).await;
         let as_alice = scoped_count(&pool, Some(alice.id), table).await;
+        let as_bob = scoped_count(&pool, Some(bob.id), table).await;
 
         assert_eq!(as_nobody, 0, "{table} without a caller");
-        assert_eq!(as_alice, 1, "{table} as Alice");
-        assert_eq!(as_bob, if table == "conversations" { 1 } else { 0 }, "{table} as Bob");
+        assert_eq!(as_alice, alices_rows, "{table} as Alice");
+        assert_eq!(as_bob, bobs_rows, "{table} as Bob");
     }
 }
 
