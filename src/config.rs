@@ -180,6 +180,12 @@ pub struct Settings {
           value_parser = humantime::parse_duration, global = true)]
     pub request_timeout: Duration,
 
+    /// PostgreSQL text search configuration for indexing and searching titles and messages,
+    /// such as english or simple. Choose it before the first messages: rows keep the vectors
+    /// they were written with.
+    #[arg(long, env = "CONVERSATION_SEARCH_CONFIG", default_value = "english", global = true)]
+    pub search_config: String,
+
     /// How often the health check probes PostgreSQL.
     #[arg(long, env = "CONVERSATION_HEALTH_INTERVAL", default_value = "2s",
           value_parser = humantime::parse_duration, global = true)]
@@ -231,6 +237,7 @@ impl std::fmt::Debug for Settings {
             .field("rate_limit_burst", &self.rate_limit_burst)
             .field("max_concurrent_calls_per_connection", &self.max_concurrent_calls_per_connection)
             .field("request_timeout", &self.request_timeout)
+            .field("search_config", &self.search_config)
             .field("health_interval", &self.health_interval)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("tls", &self.tls)

@@ -14,6 +14,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::config::Settings;
 use crate::embedded::{self, ClusterOptions, EmbeddedPostgres};
+use crate::store::SearchConfig;
 
 /// The migrations in `migrations/`, compiled into the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -113,6 +114,20 @@ impl Database {
             Ok((role, false)) => tracing::info!(db.role = %role, "row-level security applies"),
             Err(error) => tracing::warn!(%error, "cannot check the service's database role"),
         }
+    }
+
+    /// The configured text search configuration, when PostgreSQL knows it.
+    pub async fn search_config(&self, name: &str) -> anyhow::Result<SearchConfig> {
+        let config = SearchConfig::parse(name)
+            .with_context(|| format!("search configuration {name:?} is not a plain name"))?;
+        let known: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = $1)")
+                .bind(config.as_str())
+                .fetch_one(&self.pool)
+                .await
+                .context("looking up the search configuration")?;
+        anyhow::ensure!(known, "PostgreSQL has no text search configuration {name:?}");
+        Ok(config)
     }
 
     /// Closes the pool, then stops the embedded cluster if there is one.

@@ -52,8 +52,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         return Err(error);
     }
     database.check_runtime_role().await;
+    let search_config = match database.search_config(&settings.search_config).await {
+        Ok(config) => config,
+        Err(error) => {
+            database.close().await;
+            return Err(error);
+        }
+    };
     let config = ServerConfig {
-        store: Store::new(database.pool.clone()),
+        store: Store::new(database.pool.clone()).with_search_config(search_config),
         jwt,
         page_tokens,
         trust_user_id_header: settings.trust_user_id_header,

@@ -8,11 +8,14 @@ use super::ApiError;
 use super::deadline::scope_of;
 use super::paging::{Listing, stream_pages};
 use super::requests::{self, PageTokens};
+use super::search;
 use crate::auth::Caller;
-use crate::domain::{PageTokenKey, Position};
+use crate::domain::{PageTokenKey, Position, ScorePosition};
 use crate::pb;
 use crate::pb::conversation_service_server::ConversationService;
-use crate::store::{ConversationRecord, MessageRecord, Scope, Store, Transition};
+use crate::store::{
+    ConversationRecord, MessageRecord, Scope, SearchHit, SearchMode, Store, Transition,
+};
 
 pub struct ConversationApi {
     store: Store,
@@ -146,11 +149,11 @@ impl ConversationService for ConversationApi {
         let binding = requests::conversations_binding(request.get_ref());
 
         let store = self.store.clone();
-        let filter = list.filter.clone();
+        let (filter, order) = (list.filter.clone(), list.order);
         let listing = Listing {
             fetch: move |after, limit| {
                 let (store, filter) = (store.clone(), filter.clone());
-                async move { store.list_conversations(&scope, &filter, after, limit).await }
+                async move { store.list_conversations(&scope, &filter, order, after, limit).await }
             },
             convert: pb::Conversation::from,
             build: |conversations, next_page_token| pb::ListConversationsResponse {
@@ -158,7 +161,7 @@ impl ConversationService for ConversationApi {
                 next_page_token,
             },
             issue_token: move |position| tokens.issue(&binding, position),
-            locate: |row: &ConversationRecord| Position { at: row.updated_at, id: row.id },
+            locate: move |row: &ConversationRecord| row.position_in(order),
         };
 
         let stream =
@@ -181,6 +184,63 @@ impl ConversationService for ConversationApi {
             .map_err(ApiError::from)?;
 
         Ok(Response::new(message.into()))
+    }
+
+    type SearchConversationsStream = PageStream<pb::SearchConversationsResponse>;
+
+    async fn search_conversations(
+        &self,
+        request: Request<pb::SearchConversationsRequest>,
+    ) -> Result<Response<Self::SearchConversationsStream>, Status> {
+        let caller = Caller::of(&request)?;
+        let scope = scope_of(&request, &caller);
+        let tokens = self.page_tokens_of(&caller);
+        let search = search::search(request.get_ref(), &tokens).map_err(ApiError::from)?;
+
+        // Full text first; only a search that full text cannot answer at all falls back to
+        // matching titles by similarity, and its tokens keep it there.
+        let (mode, start_after) = match search.resume {
+            Some((mode, position)) => (mode, Some(position)),
+            None => {
+                let probe = self
+                    .store
+                    .search_conversations(
+                        &scope,
+                        &search.query,
+                        &search.filter,
+                        SearchMode::FullText,
+                        None,
+                        1,
+                    )
+                    .await
+                    .map_err(ApiError::from)?;
+                let mode = if probe.is_empty() { SearchMode::Fuzzy } else { SearchMode::FullText };
+                (mode, None)
+            }
+        };
+        let binding = search::binding(mode, request.get_ref());
+
+        let store = self.store.clone();
+        let (query, filter) = (search.query.clone(), search.filter.clone());
+        let listing = Listing {
+            fetch: move |after, limit| {
+                let (store, query, filter) = (store.clone(), query.clone(), filter.clone());
+                async move {
+                    store.search_conversations(&scope, &query, &filter, mode, after, limit).await
+                }
+            },
+            convert: pb::SearchHit::from,
+            build: |hits, next_page_token| pb::SearchConversationsResponse {
+                hits,
+                next_page_token,
+            },
+            issue_token: move |position| tokens.issue(&binding, position),
+            locate: |hit: &SearchHit| ScorePosition { score: hit.score, id: hit.conversation.id },
+        };
+
+        let stream =
+            stream_pages(listing, start_after, search.page_size, search.page_limit).await?;
+        Ok(Response::new(stream))
     }
 
     type ListMessagesStream = PageStream<pb::ListMessagesResponse>;
@@ -214,5 +274,18 @@ impl ConversationService for ConversationApi {
         let stream =
             stream_pages(listing, list.start_after, list.page_size, list.page_limit).await?;
         Ok(Response::new(stream))
+    }
+
+    async fn get_conversation_stats(
+        &self,
+        request: Request<pb::GetConversationStatsRequest>,
+    ) -> Result<Response<pb::ConversationStats>, Status> {
+        let scope = scope_of(&request, &Caller::of(&request)?);
+        let include_deleted = request.get_ref().include_deleted;
+
+        let stats =
+            self.store.conversation_stats(&scope, include_deleted).await.map_err(ApiError::from)?;
+
+        Ok(Response::new(stats.into()))
     }
 }

@@ -8,6 +8,8 @@ mod handlers;
 mod json;
 mod paging;
 mod requests;
+mod search;
+mod stats;
 
 pub use error::ApiError;
 pub use handlers::ConversationApi;

@@ -14,7 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use super::ApiError;
-use crate::domain::{PageLimit, PageSize, Position};
+use crate::domain::{PageLimit, PageSize};
 use crate::server::MAX_MESSAGE_BYTES;
 use crate::store::StoreResult;
 
@@ -38,22 +38,23 @@ pub struct Listing<Fetch, Convert, Build, Issue, Locate> {
     pub locate: Locate,
 }
 
-pub async fn stream_pages<Row, Item, Page, Fetch, Fut, Convert, Build, Issue, Locate>(
+pub async fn stream_pages<Pos, Row, Item, Page, Fetch, Fut, Convert, Build, Issue, Locate>(
     listing: Listing<Fetch, Convert, Build, Issue, Locate>,
-    start_after: Option<Position>,
+    start_after: Option<Pos>,
     page_size: PageSize,
     page_limit: PageLimit,
 ) -> Result<ReceiverStream<Result<Page, Status>>, Status>
 where
+    Pos: Copy + Send + 'static,
     Row: Send + 'static,
     Item: prost::Message + Send + 'static,
     Page: Send + 'static,
-    Fetch: Fn(Option<Position>, i64) -> Fut + Send + 'static,
+    Fetch: Fn(Option<Pos>, i64) -> Fut + Send + 'static,
     Fut: Future<Output = StoreResult<Vec<Row>>> + Send,
     Convert: Fn(Row) -> Item + Send + 'static,
     Build: Fn(Vec<Item>, String) -> Page + Send + 'static,
-    Issue: Fn(Position) -> String + Send + 'static,
-    Locate: Fn(&Row) -> Position + Send + 'static,
+    Issue: Fn(Pos) -> String + Send + 'static,
+    Locate: Fn(&Row) -> Pos + Send + 'static,
 {
     let size = page_size.get();
     let first = (listing.fetch)(start_after, size + 1).await.map_err(ApiError::from)?;
@@ -92,15 +93,15 @@ where
 
 /// Takes rows into a page until it holds `size` of them or the byte budget is spent (always
 /// at least one). Returns the page and, when rows remain, the position to resume after.
-fn fill_page<Row, Item, Fetch, Convert, Build, Issue, Locate>(
+fn fill_page<Pos, Row, Item, Fetch, Convert, Build, Issue, Locate>(
     listing: &Listing<Fetch, Convert, Build, Issue, Locate>,
     rows: Vec<Row>,
     size: usize,
-) -> (Vec<Item>, Option<Position>)
+) -> (Vec<Item>, Option<Pos>)
 where
     Item: prost::Message,
     Convert: Fn(Row) -> Item,
-    Locate: Fn(&Row) -> Position,
+    Locate: Fn(&Row) -> Pos,
 {
     let fetched = rows.len();
     let mut items = Vec::with_capacity(fetched.min(size));

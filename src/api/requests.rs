@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use super::json::struct_to_json;
 use crate::domain::{
-    AllValid, ContextData, InvalidInput, MessageContent, MessageType, Mode, PageLimit, PageSize,
-    PageTokenKey, Position, RequestId, Status, Title,
+    AllValid, ContextData, FilterExpression, InvalidInput, ListOrder, MessageContent, MessageType,
+    Mode, PageLimit, PageSize, PageTokenKey, Position, RequestId, Status, Title, TokenPosition,
 };
 use crate::pb;
 use crate::store::{ConversationChanges, ConversationFilter, NewConversation, NewMessage};
@@ -203,6 +203,7 @@ pub struct ListConversations {
     pub page_limit: PageLimit,
     /// Where the listing resumes; `None` from the start.
     pub start_after: Option<Position>,
+    pub order: ListOrder,
 }
 
 pub fn list_conversations(
@@ -211,23 +212,31 @@ pub fn list_conversations(
 ) -> Result<ListConversations, InvalidInput> {
     let binding = conversations_binding(request);
 
-    let (page_size, page_limit, mode, status, start_after) = (
+    let (page_size, page_limit, mode, status, start_after, (expression, order)) = (
         PageSize::parse("page_size", request.page_size),
         PageLimit::parse("max_pages", request.max_pages),
         mode("mode", request.mode),
         status("status", request.status),
         pages.resume_point(binding, &request.page_token),
+        (
+            FilterExpression::parse_field("filter", &request.filter),
+            ListOrder::parse_field("order_by", &request.order_by),
+        )
+            .all_valid(),
     )
         .all_valid()?;
 
-    let statuses = match (status, request.show_deleted) {
+    // A filter that names the status decides about deleted conversations itself.
+    let show_deleted =
+        request.show_deleted || expression.as_ref().is_some_and(|e| e.mentions_status());
+    let statuses = match (status, show_deleted) {
         (Some(status), _) => vec![status],
         (None, false) => vec![Status::Active, Status::Archived],
         (None, true) => vec![Status::Active, Status::Archived, Status::Deleted],
     };
 
-    let filter = ConversationFilter { mode, statuses };
-    Ok(ListConversations { filter, page_size, page_limit, start_after })
+    let filter = ConversationFilter { mode, statuses, expression };
+    Ok(ListConversations { filter, page_size, page_limit, start_after, order })
 }
 
 /// The validated parts of a ListMessages request.
@@ -259,9 +268,11 @@ pub fn list_messages(
 /// that a token can be checked even when another field of the request is invalid. The page
 /// size may change between calls.
 pub fn conversations_binding(request: &pb::ListConversationsRequest) -> String {
+    // Debug formatting quotes and escapes the texts, so that no filter can pass for another
+    // filter and order_by pair.
     format!(
-        "conversations|mode={}|status={}|deleted={}",
-        request.mode, request.status, request.show_deleted
+        "conversations|mode={}|status={}|deleted={}|filter={:?}|order_by={:?}",
+        request.mode, request.status, request.show_deleted, request.filter, request.order_by
     )
 }
 
@@ -278,7 +289,11 @@ pub struct PageTokens {
 }
 
 impl PageTokens {
-    fn resume_point(&self, binding: String, token: &str) -> Result<Option<Position>, InvalidInput> {
+    pub fn resume_point<P: TokenPosition>(
+        &self,
+        binding: String,
+        token: &str,
+    ) -> Result<Option<P>, InvalidInput> {
         if token.is_empty() {
             return Ok(None);
         }
@@ -286,7 +301,7 @@ impl PageTokens {
     }
 
     /// The token that resumes a listing of `binding` after `position`.
-    pub fn issue(&self, binding: &str, position: Position) -> String {
+    pub fn issue<P: TokenPosition>(&self, binding: &str, position: P) -> String {
         self.key.issue(self.user_id, binding, position)
     }
 }

@@ -4,6 +4,7 @@
 
 mod content;
 mod context;
+pub mod filter;
 mod invalid;
 mod kinds;
 mod page;
@@ -13,9 +14,10 @@ mod title;
 
 pub use content::MessageContent;
 pub use context::ContextData;
+pub use filter::{FilterExpression, ListOrder, SortKey};
 pub use invalid::{AllValid, FieldViolation, InvalidInput};
 pub use kinds::{MessageType, Mode, Status};
 pub use page::{PageLimit, PageSize};
-pub use page_token::{PageTokenKey, Position};
+pub use page_token::{PageTokenKey, Position, ScorePosition, TokenPosition};
 pub use request_id::RequestId;
 pub use title::Title;

@@ -25,6 +25,40 @@ pub struct Position {
     pub id: Uuid,
 }
 
+/// The last hit a search page sent: its relevance score and id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScorePosition {
+    pub score: f64,
+    pub id: Uuid,
+}
+
+/// A keyset position that fits a token: a 64-bit sort key and a UUID.
+pub trait TokenPosition: Sized {
+    fn to_key(&self) -> (i64, Uuid);
+    fn from_key(key: i64, id: Uuid) -> Option<Self>;
+}
+
+impl TokenPosition for Position {
+    fn to_key(&self) -> (i64, Uuid) {
+        (self.at.timestamp_micros(), self.id)
+    }
+
+    fn from_key(key: i64, id: Uuid) -> Option<Self> {
+        Some(Self { at: DateTime::from_timestamp_micros(key)?, id })
+    }
+}
+
+impl TokenPosition for ScorePosition {
+    fn to_key(&self) -> (i64, Uuid) {
+        (self.score.to_bits() as i64, self.id)
+    }
+
+    fn from_key(key: i64, id: Uuid) -> Option<Self> {
+        let score = f64::from_bits(key as u64);
+        score.is_finite().then_some(Self { score, id })
+    }
+}
+
 /// The secret that signs page tokens. Every replica behind one address must share it.
 #[derive(Clone)]
 pub struct PageTokenKey(Vec<u8>);
@@ -41,11 +75,12 @@ impl PageTokenKey {
     }
 
     /// Encodes `position` for the request described by `binding` of user `user_id`.
-    pub fn issue(&self, user_id: Uuid, binding: &str, position: Position) -> String {
+    pub fn issue<P: TokenPosition>(&self, user_id: Uuid, binding: &str, position: P) -> String {
+        let (key, id) = position.to_key();
         let mut token = Vec::with_capacity(PAYLOAD_BYTES + MAC_BYTES);
         token.push(VERSION);
-        token.extend_from_slice(&position.at.timestamp_micros().to_be_bytes());
-        token.extend_from_slice(position.id.as_bytes());
+        token.extend_from_slice(&key.to_be_bytes());
+        token.extend_from_slice(id.as_bytes());
 
         let mac = self.mac(user_id, binding, &token);
         token.extend_from_slice(&mac[..MAC_BYTES]);
@@ -54,13 +89,13 @@ impl PageTokenKey {
     }
 
     /// Reads back a token that `issue` made for the same user and binding.
-    pub fn verify(
+    pub fn verify<P: TokenPosition>(
         &self,
         field: &str,
         user_id: Uuid,
         binding: &str,
         token: &str,
-    ) -> Result<Position, InvalidInput> {
+    ) -> Result<P, InvalidInput> {
         let refused = || {
             InvalidInput::field(
                 field,
@@ -78,11 +113,9 @@ impl PageTokenKey {
         verifier.update(payload);
         verifier.verify_truncated_left(mac).map_err(|_| refused())?;
 
-        let micros = i64::from_be_bytes(payload[1..9].try_into().map_err(|_| refused())?);
-        let at = DateTime::from_timestamp_micros(micros).ok_or_else(refused)?;
+        let key = i64::from_be_bytes(payload[1..9].try_into().map_err(|_| refused())?);
         let id = Uuid::from_slice(&payload[9..25]).map_err(|_| refused())?;
-
-        Ok(Position { at, id })
+        P::from_key(key, id).ok_or_else(refused)
     }
 
     fn mac(&self, user_id: Uuid, binding: &str, payload: &[u8]) -> Vec<u8> {
@@ -116,15 +149,17 @@ mod tests {
     fn a_token_reads_back_as_the_position_it_was_issued_for() {
         let key = PageTokenKey::new(b"secret");
         let user = Uuid::new_v4();
-        let token = key.issue(user, "mode=any", position());
-        assert!(key.verify("page_token", user, "mode=any", &token).is_ok());
+        let issued = position();
+        let token = key.issue(user, "mode=any", issued);
+        let read: Position = key.verify("page_token", user, "mode=any", &token).unwrap();
+        assert_eq!(read, issued);
     }
 
     #[test]
     fn a_token_of_another_user_is_refused() {
         let key = PageTokenKey::new(b"secret");
         let token = key.issue(Uuid::new_v4(), "mode=any", position());
-        assert!(key.verify("page_token", Uuid::new_v4(), "mode=any", &token).is_err());
+        assert!(key.verify::<Position>("page_token", Uuid::new_v4(), "mode=any", &token).is_err());
     }
 
     #[test]
@@ -132,7 +167,7 @@ mod tests {
         let key = PageTokenKey::new(b"secret");
         let user = Uuid::new_v4();
         let token = key.issue(user, "mode=any", position());
-        assert!(key.verify("page_token", user, "mode=planning", &token).is_err());
+        assert!(key.verify::<Position>("page_token", user, "mode=planning", &token).is_err());
     }
 
     #[test]
@@ -142,6 +177,16 @@ mod tests {
         let mut token = key.issue(user, "b", position()).into_bytes();
         token[5] = if token[5] == b'A' { b'B' } else { b'A' };
         let token = String::from_utf8(token).unwrap();
-        assert!(key.verify("page_token", user, "b", &token).is_err());
+        assert!(key.verify::<Position>("page_token", user, "b", &token).is_err());
+    }
+
+    #[test]
+    fn a_search_score_survives_a_token_exactly() {
+        let key = PageTokenKey::new(b"secret");
+        let user = Uuid::new_v4();
+        let issued = ScorePosition { score: 0.123_456_789_f64, id: Uuid::now_v7() };
+        let token = key.issue(user, "search", issued);
+        let read: ScorePosition = key.verify("page_token", user, "search", &token).unwrap();
+        assert_eq!(read, issued);
     }
 }

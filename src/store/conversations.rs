@@ -4,9 +4,12 @@ use sqlx::{Postgres, QueryBuilder, types::Json};
 use tracing::instrument;
 use uuid::Uuid;
 
+use super::filtering::{push_conversation_filter, push_keyset, push_order_by};
 use super::records::{ConversationRow, conversation_columns};
 use super::{ConversationRecord, Scope, Store, StoreError, StoreResult};
-use crate::domain::{ContextData, Mode, Position, RequestId, Status, Title};
+use crate::domain::{
+    ContextData, FilterExpression, ListOrder, Mode, Position, RequestId, Status, Title,
+};
 
 const CREATE_OPERATION: &str = "create_conversation";
 
@@ -32,6 +35,8 @@ pub struct ConversationFilter {
     pub mode: Option<Mode>,
     /// The statuses to include; never empty.
     pub statuses: Vec<Status>,
+    /// The request's filter expression, when it has one; it narrows the fields above.
+    pub expression: Option<FilterExpression>,
 }
 
 /// A lifecycle move, with the statuses it starts from.
@@ -209,12 +214,13 @@ impl Store {
         row.try_into()
     }
 
-    /// One page of conversations after `after`, most recently updated first.
-    #[instrument(skip_all, fields(user.id = %scope.user_id, limit))]
+    /// One page of conversations after `after`, in `order`.
+    #[instrument(skip_all, fields(user.id = %scope.user_id, limit, ?order))]
     pub async fn list_conversations(
         &self,
         scope: &Scope,
         filter: &ConversationFilter,
+        order: ListOrder,
         after: Option<Position>,
         limit: i64,
     ) -> StoreResult<Vec<ConversationRecord>> {
@@ -224,20 +230,14 @@ impl Store {
             " FROM conversations WHERE user_id = "
         ));
         query.push_bind(scope.user_id);
-
-        if let Some(mode) = filter.mode {
-            query.push(" AND mode = ").push_bind(mode.as_str());
-        }
-
-        let statuses: Vec<&str> = filter.statuses.iter().map(|status| status.as_str()).collect();
-        query.push(" AND status = ANY(").push_bind(statuses).push(")");
+        push_conversation_filter(&mut query, filter);
 
         if let Some(after) = after {
-            query.push(" AND (updated_at, id) < (").push_bind(after.at);
-            query.push(", ").push_bind(after.id).push(")");
+            push_keyset(&mut query, order, after);
         }
 
-        query.push(" ORDER BY updated_at DESC, id DESC LIMIT ").push_bind(limit);
+        push_order_by(&mut query, order);
+        query.push(" LIMIT ").push_bind(limit);
 
         let mut tx = self.begin(scope).await?;
         let rows: Vec<ConversationRow> = query.build_query_as().fetch_all(&mut *tx).await?;

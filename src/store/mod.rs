@@ -5,9 +5,12 @@
 
 mod conversations;
 mod error;
+mod filtering;
 mod messages;
 mod records;
 mod scope;
+mod search;
+mod stats;
 
 use std::time::Duration;
 
@@ -18,6 +21,8 @@ pub use error::StoreError;
 pub use messages::NewMessage;
 pub use records::{ConversationRecord, MessageRecord};
 pub use scope::Scope;
+pub use search::{SearchConfig, SearchHit, SearchMode, SearchQuery};
+pub use stats::{ConversationStatsRecord, ValueCount};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -29,11 +34,22 @@ pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Store {
     pool: PgPool,
     statement_timeout: Duration,
+    search_config: SearchConfig,
 }
 
 impl Store {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool, statement_timeout: DEFAULT_STATEMENT_TIMEOUT }
+        Self {
+            pool,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            search_config: SearchConfig::default(),
+        }
+    }
+
+    /// Indexes and searches text with `config`, a PostgreSQL text search configuration.
+    pub fn with_search_config(mut self, config: SearchConfig) -> Self {
+        self.search_config = config;
+        self
     }
 
     /// Caps every statement at `timeout`, or at the caller's deadline when that is sooner.

@@ -36,12 +36,15 @@ impl Store {
             time_left.map_or(self.statement_timeout, |left| left.min(self.statement_timeout));
         let timeout_ms = timeout.as_millis().clamp(1, i32::MAX as u128);
 
-        // Both values are formatted from typed values (a UUID and an integer), never from
-        // client text, and set_config takes no bind parameters inside a multi-statement BEGIN.
+        // The values are formatted from typed values (a UUID, an integer, a configuration name
+        // checked to be a plain identifier), never from client text; set_config takes no bind
+        // parameters inside a multi-statement BEGIN.
         let statement = format!(
             "BEGIN; SELECT set_config('conversation.user_id', '{}', true), \
-             set_config('statement_timeout', '{timeout_ms}', true)",
-            scope.user_id
+             set_config('statement_timeout', '{timeout_ms}', true), \
+             set_config('conversation.search_config', '{}', true)",
+            scope.user_id,
+            self.search_config.as_str(),
         );
         Ok(self.pool.begin_with(AssertSqlSafe(statement)).await?)
     }

@@ -107,6 +107,18 @@ const MATRIX: &[Row] = &[
         other_user: &[NOT_FOUND, NOT_FOUND,    NOT_FOUND,    OK,           NOT_FOUND],
         bad_credentials: UNAUTHENTICATED,
     },
+    Row {
+        rpc: Rpc::GetConversationStats,
+        owner:      &[OK],
+        other_user: &[OK],
+        bad_credentials: UNAUTHENTICATED,
+    },
+    Row {
+        rpc: Rpc::SearchConversations,
+        owner:      &[OK],
+        other_user: &[OK],
+        bad_credentials: UNAUTHENTICATED,
+    },
 ];
 
 impl Row {
@@ -145,6 +157,8 @@ enum Rpc {
     ListConversations,
     AppendMessage,
     ListMessages,
+    GetConversationStats,
+    SearchConversations,
 }
 
 impl Rpc {
@@ -155,7 +169,10 @@ impl Rpc {
     /// The objects the RPC is called on: one that is no conversation when it names none.
     fn objects(self) -> &'static [Object] {
         match self {
-            Rpc::CreateConversation | Rpc::ListConversations => &[Object::NoConversation],
+            Rpc::CreateConversation
+            | Rpc::ListConversations
+            | Rpc::GetConversationStats
+            | Rpc::SearchConversations => &[Object::NoConversation],
             _ => &Object::NAMED,
         }
     }
@@ -431,6 +448,24 @@ async fn call(rpc: Rpc, client: &mut Client, id: &str) -> Outcome {
             while pages.message().await?.is_some() {}
             return Ok(Vec::new());
         }
+        Rpc::GetConversationStats => {
+            // Whose conversations the numbers count is checked by its own test below.
+            let request = pb::GetConversationStatsRequest { include_deleted: true };
+            client.get_conversation_stats(request).await?;
+            return Ok(Vec::new());
+        }
+        Rpc::SearchConversations => {
+            // Every arranged conversation holds a message with this word, the caller's and
+            // everyone else's: only the caller's may come back.
+            let request =
+                pb::SearchConversationsRequest { query: "owner".into(), ..Default::default() };
+            let mut pages = client.search_conversations(request).await?.into_inner();
+            let mut found = Vec::new();
+            while let Some(page) = pages.message().await? {
+                found.extend(page.hits.into_iter().filter_map(|hit| hit.conversation));
+            }
+            return Ok(found);
+        }
     };
     Ok(vec![answer.into_inner()])
 }
@@ -632,4 +667,30 @@ async fn another_users_conversation_fails_exactly_like_a_missing_one_on_every_rp
     }
 
     assert!(differences.is_empty(), "bodies differ:\n{}", differences.join("\n"));
+}
+
+/// The matrix checks who may call GetConversationStats; this checks whose rows it counts. In
+/// the arranged world every conversation holds one message, A has three and B one.
+#[tokio::test]
+async fn each_users_statistics_count_only_their_own_conversations() {
+    let app = TestApp::spawn().await;
+    let world = World::arrange(&app).await;
+    let expectations = [(Caller::Owner, 3), (Caller::OtherUser, 1)];
+    let mut wrong = Vec::new();
+
+    for (caller, own) in expectations {
+        let mut client = world.client_for(&app, caller);
+        let request = pb::GetConversationStatsRequest { include_deleted: true };
+        let stats = client.get_conversation_stats(request).await.expect("stats succeed");
+        let stats = stats.into_inner();
+
+        let statuses: i64 =
+            stats.conversations_by_status.iter().map(|s| s.conversation_count).sum();
+        let counted = [stats.total_conversations, stats.total_messages, statuses];
+        if counted != [own; 3] {
+            wrong.push(format!("{caller}: counted {counted:?}, owns {own} with a message each"));
+        }
+    }
+
+    assert!(wrong.is_empty(), "statistics reach beyond their caller:\n{}", wrong.join("\n"));
 }
