@@ -15,16 +15,16 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use conversation_service::pb;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::Algorithm;
 use prost::Message as _;
 use serde_json::{Value, json};
 use tonic::{Code, Status};
 use uuid::Uuid;
 
-use crate::support::{AUDIENCE, Client, ISSUER, SECRET, TestApp, TestUser, user_message};
+use crate::support::{
+    AN_HOUR, Client, SECRET, TestApp, TestUser, good_claims, signed, unsigned, user_message,
+};
 
 const OK: Code = Code::Ok;
 const NOT_FOUND: Code = Code::NotFound;
@@ -470,37 +470,12 @@ async fn call(rpc: Rpc, client: &mut Client, id: &str) -> Outcome {
     Ok(vec![answer.into_inner()])
 }
 
-const AN_HOUR: u64 = 60 * 60;
 const ANOTHER_SECRET: &[u8] = b"another secret that is also at least thirty-two bytes long";
-
-/// Claims the service accepts for `user_id`.
-fn good_claims(user_id: Uuid) -> Value {
-    let now = jsonwebtoken::get_current_timestamp();
-    json!({
-        "sub": user_id.to_string(),
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "iat": now,
-        "exp": now + AN_HOUR,
-    })
-}
 
 fn claims_with(user_id: Uuid, name: &str, value: Value) -> Value {
     let mut claims = good_claims(user_id);
     claims[name] = value;
     claims
-}
-
-fn signed(claims: &Value, secret: &[u8]) -> String {
-    let key = EncodingKey::from_secret(secret).expect("a secret that is not empty");
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key).expect("the claims encode")
-}
-
-/// `{"alg":"none"}`, the claims and an empty signature, built by hand: no library signs it.
-fn unsigned(claims: &Value) -> String {
-    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
-    let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
-    format!("{header}.{claims}.")
 }
 
 /// The bearer token of a caller with flawed credentials: a token for `user_id` with exactly
@@ -509,12 +484,16 @@ fn flawed_token(caller: Caller, user_id: Uuid) -> String {
     let an_hour_ago = jsonwebtoken::get_current_timestamp() - AN_HOUR;
     match caller {
         Caller::MalformedToken => "not-a-jwt".to_owned(),
-        Caller::ExpiredToken => signed(&claims_with(user_id, "exp", json!(an_hour_ago)), SECRET),
-        Caller::WrongAudience => {
-            signed(&claims_with(user_id, "aud", json!("billing-service")), SECRET)
+        Caller::ExpiredToken => {
+            signed(&claims_with(user_id, "exp", json!(an_hour_ago)), SECRET, Algorithm::HS256)
         }
-        Caller::WrongIssuer => signed(&claims_with(user_id, "iss", json!("mallory")), SECRET),
-        Caller::WrongKey => signed(&good_claims(user_id), ANOTHER_SECRET),
+        Caller::WrongAudience => {
+            signed(&claims_with(user_id, "aud", json!("billing-service")), SECRET, Algorithm::HS256)
+        }
+        Caller::WrongIssuer => {
+            signed(&claims_with(user_id, "iss", json!("mallory")), SECRET, Algorithm::HS256)
+        }
+        Caller::WrongKey => signed(&good_claims(user_id), ANOTHER_SECRET, Algorithm::HS256),
         Caller::UnsignedToken => unsigned(&good_claims(user_id)),
         Caller::Owner | Caller::OtherUser | Caller::NoToken => {
             unreachable!("{caller} sends no flawed token")

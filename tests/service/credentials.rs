@@ -7,33 +7,17 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use conversation_service::pb;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 use tonic::{Code, Status};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use uuid::Uuid;
 
-use crate::support::{AUDIENCE, AppOptions, Client, ISSUER, SECRET, TestApp};
+use crate::support::{AN_HOUR, AppOptions, Client, SECRET, TestApp, good_claims, signed, unsigned};
 
 type Headers = Vec<(&'static str, String)>;
-
-const AN_HOUR: u64 = 60 * 60;
-
-/// The claims of a token the service accepts.
-fn good_claims(user_id: Uuid) -> Value {
-    let now = jsonwebtoken::get_current_timestamp();
-    json!({
-        "sub": user_id.to_string(),
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "iat": now,
-        "exp": now + AN_HOUR,
-    })
-}
 
 /// Good claims with `name` set to `value`.
 fn claims_with(name: &str, value: Value) -> Value {
@@ -49,20 +33,8 @@ fn claims_without(name: &str) -> Value {
     claims
 }
 
-fn signed(claims: &Value, secret: &[u8], algorithm: Algorithm) -> String {
-    let key = EncodingKey::from_secret(secret).expect("a secret that is not empty");
-    jsonwebtoken::encode(&Header::new(algorithm), claims, &key).expect("the claims encode")
-}
-
 fn signed_with_the_secret(claims: &Value) -> String {
     signed(claims, SECRET, Algorithm::HS256)
-}
-
-/// A token that claims to need no signature: `{"alg":"none"}`, the claims, an empty signature.
-fn unsigned(claims: &Value) -> String {
-    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
-    let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
-    format!("{header}.{claims}.")
 }
 
 fn authorization(value: &str) -> Headers {
