@@ -103,8 +103,13 @@ impl Verifier {
         algorithm: TokenAlgorithm,
         candidates: &[&DecodingKey],
     ) -> Result<Claims, TokenRejection> {
+        // Every allowed algorithm has a validation; refusing beats panicking in an interceptor
+        // should that ever stop being true.
         let Some((_, validation)) = self.validations.iter().find(|(of, _)| *of == algorithm) else {
-            unreachable!("every allowed algorithm has its validation");
+            return Err(TokenRejection::AlgorithmNotAllowed {
+                algorithm: format!("{algorithm:?}"),
+                allowed: listed(&self.allowed),
+            });
         };
 
         for key in candidates {
