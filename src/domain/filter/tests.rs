@@ -179,3 +179,44 @@ fn errors_read_with_their_position() {
         "at byte 21: expected a condition, found the end of the expression"
     );
 }
+
+#[test]
+fn no_input_makes_the_parser_panic() {
+    let pieces = [
+        "é",
+        "😀",
+        "title",
+        ":",
+        "=",
+        "!=",
+        "<=",
+        "\"",
+        "\\",
+        "(",
+        ")",
+        "-",
+        "NOT",
+        "AND",
+        "OR",
+        "context_data.",
+        "context_data.é",
+        "1e309",
+        "-0",
+        "2026-13-45T25:61:61Z",
+        "*",
+        " ",
+        "\t",
+    ];
+    // Every ordered pair and triple of awkward pieces, glued with and without spaces.
+    for a in pieces {
+        for b in pieces {
+            for c in pieces {
+                for glue in ["", " "] {
+                    let text = [a, b, c].join(glue);
+                    let _ = FilterExpression::parse(&text);
+                    let _ = ListOrder::parse(&text);
+                }
+            }
+        }
+    }
+}
