@@ -1,6 +1,8 @@
 //! The ConversationService handlers. Each one reads the caller, validates the request into
 //! domain types, calls the store, and turns the result into protobuf.
 
+use std::sync::{Arc, OnceLock};
+
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -196,37 +198,33 @@ impl ConversationService for ConversationApi {
         let scope = scope_of(&request, &caller);
         let tokens = self.page_tokens_of(&caller);
         let search = search::search(request.get_ref(), &tokens).map_err(ApiError::from)?;
+        let request_fields = request.get_ref().clone();
 
-        // Full text first; only a search that full text cannot answer at all falls back to
-        // matching titles by similarity, and its tokens keep it there.
-        let (mode, start_after) = match search.resume {
-            Some((mode, position)) => (mode, Some(position)),
-            None => {
-                let probe = self
-                    .store
-                    .search_conversations(
-                        &scope,
-                        &search.query,
-                        &search.filter,
-                        SearchMode::FullText,
-                        None,
-                        1,
-                    )
-                    .await
-                    .map_err(ApiError::from)?;
-                let mode = if probe.is_empty() { SearchMode::Fuzzy } else { SearchMode::FullText };
-                (mode, None)
-            }
-        };
-        let binding = search::binding(mode, request.get_ref());
+        // The first page decides the mode: full text, or, only when full text finds nothing at
+        // all, titles by similarity. A resumed search keeps the mode its token was issued in.
+        let (resumed_mode, start_after) = search.resume.unzip();
+        let chosen_mode = Arc::new(OnceLock::new());
+        if let Some(mode) = resumed_mode {
+            let _ = chosen_mode.set(mode);
+        }
 
         let store = self.store.clone();
         let (query, filter) = (search.query.clone(), search.filter.clone());
+        let fetch_mode = chosen_mode.clone();
         let listing = Listing {
             fetch: move |after, limit| {
                 let (store, query, filter) = (store.clone(), query.clone(), filter.clone());
+                let chosen_mode = fetch_mode.clone();
                 async move {
-                    store.search_conversations(&scope, &query, &filter, mode, after, limit).await
+                    if let Some(&mode) = chosen_mode.get() {
+                        return store
+                            .search_conversations(&scope, &query, &filter, mode, after, limit)
+                            .await;
+                    }
+                    let (mode, hits) =
+                        store.search_first_page(&scope, &query, &filter, limit).await?;
+                    let _ = chosen_mode.set(mode);
+                    Ok(hits)
                 }
             },
             convert: pb::SearchHit::from,
@@ -234,7 +232,11 @@ impl ConversationService for ConversationApi {
                 hits,
                 next_page_token,
             },
-            issue_token: move |position| tokens.issue(&binding, position),
+            issue_token: move |position| {
+                // Tokens are issued after a page is read, so the mode is always chosen by now.
+                let mode = chosen_mode.get().copied().unwrap_or(SearchMode::FullText);
+                tokens.issue(&search::binding(mode, &request_fields), position)
+            },
             locate: |hit: &SearchHit| ScorePosition { score: hit.score, id: hit.conversation.id },
         };
 

@@ -127,11 +127,10 @@ impl JwtSettings {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings() -> JwtSettings {
-        JwtSettings {
+impl JwtSettings {
+    /// The defaults of the command line with no keys at all, for unit tests to adjust.
+    pub(super) fn without_keys() -> Self {
+        Self {
             secret: None,
             public_keys_file: None,
             jwks_file: None,
@@ -142,6 +141,15 @@ mod tests {
             leeway: Duration::from_secs(30),
             keys_reload_interval: Duration::from_secs(30),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> JwtSettings {
+        JwtSettings::without_keys()
     }
 
     fn with_secret() -> JwtSettings {

@@ -188,7 +188,6 @@ fn rejection(error: Error) -> TokenRejection {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use jsonwebtoken::{EncodingKey, Header};
     use p256::pkcs8::EncodePrivateKey as _;
@@ -201,17 +200,7 @@ mod tests {
     const SECRET: &[u8] = b"a unit test secret of thirty-two bytes or more";
 
     fn settings() -> JwtSettings {
-        JwtSettings {
-            secret: Some(SECRET.to_vec()),
-            public_keys_file: None,
-            jwks_file: None,
-            algorithms: Vec::new(),
-            issuer: "tradecoach".into(),
-            audience: "conversation-service".into(),
-            roles_claim: "roles".into(),
-            leeway: Duration::from_secs(30),
-            keys_reload_interval: Duration::from_secs(30),
-        }
+        JwtSettings { secret: Some(SECRET.to_vec()), ..JwtSettings::without_keys() }
     }
 
     fn claims() -> serde_json::Value {

@@ -119,6 +119,29 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The first page of a search: full text, or the typo fallback when full text finds
+    /// nothing at all. Says which mode answered, for the page tokens to keep it.
+    pub async fn search_first_page(
+        &self,
+        scope: &Scope,
+        query: &SearchQuery,
+        filter: &ConversationFilter,
+        limit: i64,
+    ) -> StoreResult<(SearchMode, Vec<SearchHit>)> {
+        let full_text = self
+            .search_conversations(scope, query, filter, SearchMode::FullText, None, limit)
+            .await?;
+        if !full_text.is_empty() {
+            return Ok((SearchMode::FullText, full_text));
+        }
+
+        let fuzzy =
+            self.search_conversations(scope, query, filter, SearchMode::Fuzzy, None, limit).await?;
+        Ok((SearchMode::Fuzzy, fuzzy))
+    }
+}
+
 /// The tsquery of `query`: web search syntax for the words and phrases, `word:*` for each
 /// prefix, all of them required.
 fn push_tsquery(builder: &mut QueryBuilder<Postgres>, query: &SearchQuery) {

@@ -378,11 +378,7 @@ async fn injection_attempts_return_only_the_callers_data_or_a_clean_refusal() {
 /// Inserts `count` conversations whose created_at, updated_at and last_message_at repeat in
 /// groups, and a third of them without messages, so that every order has ties to break.
 async fn insert_tied(app: &TestApp, user: &TestUser, count: i64) {
-    sqlx::query("INSERT INTO users (id) VALUES ($1) ON CONFLICT DO NOTHING")
-        .bind(user.id)
-        .execute(&app.db)
-        .await
-        .unwrap();
+    app.ensure_user_row(user).await;
     sqlx::query(
         "INSERT INTO conversations \
            (id, user_id, title, mode, created_at, updated_at, last_message_at, message_count) \

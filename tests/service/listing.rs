@@ -15,11 +15,7 @@ fn ids(conversations: &[pb::Conversation]) -> Vec<String> {
 /// Inserts `count` conversations of `user` directly, in groups that share one updated_at, so
 /// that paging must break ties by id to neither repeat nor skip a row.
 async fn insert_with_tied_timestamps(app: &TestApp, user: &TestUser, count: i64) {
-    sqlx::query("INSERT INTO users (id) VALUES ($1) ON CONFLICT DO NOTHING")
-        .bind(user.id)
-        .execute(&app.db)
-        .await
-        .unwrap();
+    app.ensure_user_row(user).await;
     sqlx::query(
         "INSERT INTO conversations (id, user_id, title, updated_at) \
          SELECT gen_random_uuid(), $1, 'bulk ' || n, \

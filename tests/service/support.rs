@@ -257,6 +257,16 @@ impl TestApp {
         self.channel.clone()
     }
 
+    /// Inserts `user`'s row directly, as the service does on a user's first write, for tests
+    /// that arrange conversations with SQL.
+    pub async fn ensure_user_row(&self, user: &TestUser) {
+        sqlx::query("INSERT INTO users (id) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(user.id)
+            .execute(&self.db)
+            .await
+            .unwrap();
+    }
+
     /// Every row the service owns, in a stable order: equal snapshots mean nothing changed.
     pub async fn snapshot(&self) -> String {
         let mut snapshot = String::new();
