@@ -191,7 +191,14 @@ pub struct Settings {
           value_parser = humantime::parse_duration, global = true)]
     pub health_interval: Duration,
 
-    /// How long in-flight calls may run after SIGTERM before they are cut.
+    /// After SIGTERM, how long new calls are still taken while health already reports
+    /// NOT_SERVING, so that load balancers and clients move away first.
+    #[arg(long, env = "CONVERSATION_SHUTDOWN_PAUSE", default_value = "5s",
+          value_parser = humantime::parse_duration, global = true)]
+    pub shutdown_pause: Duration,
+
+    /// Once new calls are refused, how long in-flight calls and open streams may run before
+    /// they are cut.
     #[arg(long, env = "CONVERSATION_SHUTDOWN_GRACE", default_value = "20s",
           value_parser = humantime::parse_duration, global = true)]
     pub shutdown_grace: Duration,
@@ -239,6 +246,7 @@ impl std::fmt::Debug for Settings {
             .field("request_timeout", &self.request_timeout)
             .field("search_config", &self.search_config)
             .field("health_interval", &self.health_interval)
+            .field("shutdown_pause", &self.shutdown_pause)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("tls", &self.tls)
             .field("log_format", &self.log_format)

@@ -130,9 +130,12 @@ impl Database {
         Ok(config)
     }
 
-    /// Closes the pool, then stops the embedded cluster if there is one.
+    /// Closes the pool, then stops the embedded cluster if there is one. A statement that a
+    /// cut call left running is not waited for beyond a few seconds: the process is leaving.
     pub async fn close(mut self) {
-        self.pool.close().await;
+        if tokio::time::timeout(POOL_CLOSE_TIMEOUT, self.pool.close()).await.is_err() {
+            tracing::warn!("database connections still busy at exit were abandoned");
+        }
         if let Some(mut cluster) = self.embedded.take() {
             let stopped = tokio::task::spawn_blocking(move || cluster.stop()).await;
             match stopped {
@@ -145,6 +148,9 @@ impl Database {
         }
     }
 }
+
+/// How long closing the pool waits for connections still in use.
+const POOL_CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub fn pool_options(settings: &Settings) -> PgPoolOptions {
     PgPoolOptions::new()

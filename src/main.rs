@@ -65,6 +65,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         page_tokens,
         trust_user_id_header: settings.trust_user_id_header,
         health_interval: settings.health_interval,
+        shutdown_pause: settings.shutdown_pause,
         shutdown_grace: settings.shutdown_grace,
         limits: ServerLimits {
             rate_per_second: settings.rate_limit_per_second,

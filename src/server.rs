@@ -1,6 +1,6 @@
 //! Assembling and running the gRPC server: the conversation service behind its
 //! authenticator, plus health and reflection without credentials; and the orderly shutdown
-//! (health first, then a bounded drain of in-flight calls).
+//! (health first, a pause while callers notice, then a bounded drain of in-flight calls).
 
 use std::future::Future;
 use std::time::Duration;
@@ -35,6 +35,10 @@ pub struct ServerConfig {
     pub page_tokens: PageTokenKey,
     pub trust_user_id_header: bool,
     pub health_interval: Duration,
+    /// After SIGTERM, how long the server keeps taking new calls while health already says
+    /// NOT_SERVING, so that load balancers and clients stop sending before it refuses.
+    pub shutdown_pause: Duration,
+    /// How long in-flight calls and open streams may run once new calls are refused.
     pub shutdown_grace: Duration,
     pub limits: ServerLimits,
     /// TLS of the gRPC port; plaintext when `None`.
@@ -135,9 +139,14 @@ pub async fn serve(
 
     drop(background);
     health::set_status(&reporter, ServingStatus::NotServing).await;
-    tracing::info!(grace = ?config.shutdown_grace, "shutting down: draining in-flight calls");
-    let _ = drain.send(true);
+    tracing::info!(pause = ?config.shutdown_pause, "shutting down: health says not serving");
+    let paused = tokio::time::timeout(config.shutdown_pause, &mut server).await;
+    if let Ok(result) = paused {
+        return result.map_err(Into::into);
+    }
 
+    tracing::info!(grace = ?config.shutdown_grace, "refusing new calls; draining in-flight ones");
+    let _ = drain.send(true);
     match tokio::time::timeout(config.shutdown_grace, server).await {
         Ok(result) => result?,
         Err(_) => tracing::warn!("calls still running after the grace period were cut"),

@@ -209,6 +209,7 @@ impl TestApp {
             page_tokens: PageTokenKey::new(b"page token test key"),
             trust_user_id_header: options.trust_user_id_header,
             health_interval: Duration::from_millis(100),
+            shutdown_pause: Duration::ZERO,
             shutdown_grace: Duration::from_secs(5),
             tls: options.tls.clone(),
             health_listener: None,
