@@ -174,6 +174,12 @@ pub struct Settings {
     )]
     pub max_concurrent_calls_per_connection: usize,
 
+    /// Age at which a client connection is asked to reconnect (GOAWAY, calls in progress
+    /// finish first), so that clients balancing over DNS find new replicas; 0s never asks.
+    #[arg(long, env = "CONVERSATION_MAX_CONNECTION_AGE", default_value = "5m",
+          value_parser = humantime::parse_duration, global = true)]
+    pub max_connection_age: Duration,
+
     /// Longest a unary call may take; also caps every SQL statement. A shorter grpc-timeout
     /// from the client wins.
     #[arg(long, env = "CONVERSATION_REQUEST_TIMEOUT", default_value = "30s",
@@ -205,6 +211,31 @@ pub struct Settings {
 
     #[command(flatten)]
     pub tls: crate::tls::TlsSettings,
+
+    /// Address of the Prometheus metrics endpoint (HTTP, path /metrics); `off` turns it off.
+    #[arg(long, env = "CONVERSATION_METRICS_LISTEN_ADDR", default_value = "127.0.0.1:9464",
+          value_parser = parse_optional_address, global = true)]
+    pub metrics_listen_addr: OptionalAddress,
+
+    /// OTLP/gRPC collector that receives traces, such as http://otel-collector:4317. Unset
+    /// leaves trace export off.
+    #[arg(long, env = "CONVERSATION_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+
+    /// The service.name of exported traces.
+    #[arg(
+        long,
+        env = "CONVERSATION_OTLP_SERVICE_NAME",
+        default_value = "conversation-service",
+        global = true
+    )]
+    pub otlp_service_name: String,
+
+    /// Share of traces started here that are exported, from 0 to 1; a trace the caller
+    /// started follows the caller's sampling decision.
+    #[arg(long, env = "CONVERSATION_OTLP_SAMPLE_RATIO", default_value_t = 1.0,
+          value_parser = parse_ratio, global = true)]
+    pub otlp_sample_ratio: f64,
 
     /// Log line format; the level comes from RUST_LOG (default info).
     #[arg(
@@ -243,14 +274,39 @@ impl std::fmt::Debug for Settings {
             .field("rate_limit_per_second", &self.rate_limit_per_second)
             .field("rate_limit_burst", &self.rate_limit_burst)
             .field("max_concurrent_calls_per_connection", &self.max_concurrent_calls_per_connection)
+            .field("max_connection_age", &self.max_connection_age)
             .field("request_timeout", &self.request_timeout)
             .field("search_config", &self.search_config)
             .field("health_interval", &self.health_interval)
             .field("shutdown_pause", &self.shutdown_pause)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("tls", &self.tls)
+            .field("metrics_listen_addr", &self.metrics_listen_addr)
+            .field("otlp_endpoint", &self.otlp_endpoint)
+            .field("otlp_service_name", &self.otlp_service_name)
+            .field("otlp_sample_ratio", &self.otlp_sample_ratio)
             .field("log_format", &self.log_format)
             .finish()
+    }
+}
+
+/// A listening address that can be turned off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalAddress(pub Option<SocketAddr>);
+
+/// An address, or `off` for none.
+fn parse_optional_address(value: &str) -> Result<OptionalAddress, String> {
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(OptionalAddress(None));
+    }
+    let address = value.parse().map_err(|error| format!("{error}; expected host:port or off"))?;
+    Ok(OptionalAddress(Some(address)))
+}
+
+fn parse_ratio(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        _ => Err("expected a number from 0 to 1".into()),
     }
 }
 
@@ -287,6 +343,22 @@ mod tests {
         settings.database_url = Some("postgres://app:pa55@db/conversations".into());
         let printed = format!("{settings:?}");
         assert!(!printed.contains("hunter2") && !printed.contains("pa55"));
+    }
+
+    #[test]
+    fn the_metrics_endpoint_can_be_turned_off() {
+        let on = Cli::parse_from(["conversation-service", "--metrics-listen-addr", "0.0.0.0:9464"]);
+        let off = Cli::parse_from(["conversation-service", "--metrics-listen-addr", "off"]);
+
+        assert_eq!(on.settings.metrics_listen_addr.0, Some("0.0.0.0:9464".parse().unwrap()));
+        assert_eq!(off.settings.metrics_listen_addr.0, None);
+    }
+
+    #[test]
+    fn a_sample_ratio_outside_zero_to_one_is_refused() {
+        let refused = Cli::try_parse_from(["conversation-service", "--otlp-sample-ratio", "1.5"]);
+
+        assert!(refused.is_err());
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! The standard gRPC health service, following PostgreSQL: SERVING while the database
 //! answers, NOT_SERVING while it does not, and NOT_SERVING for good once shutdown begins.
+//! One more name, `liveness`, says only that the process answers: a liveness probe that
+//! followed the database would restart every replica during a database outage, which helps
+//! nothing and drops the connections the replicas hold.
 
 use std::time::Duration;
 
@@ -7,8 +10,12 @@ use tokio::task::JoinHandle;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::observability::metrics::DATABASE_UP;
 use crate::pb::SERVICE_NAME;
 use crate::store::Store;
+
+/// The health name that is SERVING for as long as the process answers, for liveness probes.
+pub const LIVENESS_SERVICE: &str = "liveness";
 
 /// Sets the overall status ("") and the conversation service's status together.
 pub async fn set_status(reporter: &HealthReporter, status: ServingStatus) {
@@ -31,6 +38,7 @@ pub fn watch_database(
             ticker.tick().await;
             let ping = store.ping(interval.max(Duration::from_secs(1))).await;
             let now_reachable = ping.is_ok();
+            metrics::gauge!(DATABASE_UP).set(if now_reachable { 1.0 } else { 0.0 });
             if reachable == Some(now_reachable) {
                 if let Err(error) = &ping {
                     tracing::debug!(%error, "database still unreachable");

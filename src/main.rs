@@ -7,6 +7,7 @@ use tokio::net::TcpListener;
 use conversation_service::auth::{JwtSettings, TokenIssuer};
 use conversation_service::config::{Cli, Command, Settings};
 use conversation_service::database::Database;
+use conversation_service::observability::{self, OtlpSettings, TraceExport};
 use conversation_service::server::{self, ServerConfig, ServerLimits};
 use conversation_service::store::Store;
 use conversation_service::tls::TlsMaterial;
@@ -15,10 +16,25 @@ use conversation_service::{secrets, telemetry};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    telemetry::init(cli.settings.log_format);
+    let serving = matches!(cli.command, None | Some(Command::Serve));
+    let trace_export = match (&cli.settings.otlp_endpoint, serving) {
+        (Some(endpoint), true) => Some(TraceExport::start(&OtlpSettings {
+            endpoint: endpoint.clone(),
+            service_name: cli.settings.otlp_service_name.clone(),
+            sample_ratio: cli.settings.otlp_sample_ratio,
+        })?),
+        _ => None,
+    };
+    telemetry::init(cli.settings.log_format, trace_export.as_ref());
 
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(cli.settings).await,
+        Command::Serve => {
+            let served = serve(cli.settings, trace_export.is_some()).await;
+            if let Some(export) = trace_export {
+                export.shutdown().await;
+            }
+            served
+        }
         Command::Migrate { revert_all } => migrate(cli.settings, revert_all).await,
         Command::Token { user, ttl, roles } => {
             let issuer = TokenIssuer::new(jwt_settings(&cli.settings)?);
@@ -28,8 +44,14 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+async fn serve(settings: Settings, exporting_traces: bool) -> anyhow::Result<()> {
     tracing::debug!(?settings, "settings");
+    if let Some(address) = settings.metrics_listen_addr.0 {
+        observability::metrics::install(address)?;
+    }
+    if exporting_traces {
+        tracing::info!(otlp.endpoint = ?settings.otlp_endpoint, "exporting traces over OTLP");
+    }
     let jwt = jwt_settings(&settings)?;
     let page_tokens = secrets::page_token_key(&settings, jwt.secret.as_deref())?;
 
@@ -65,6 +87,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         page_tokens,
         trust_user_id_header: settings.trust_user_id_header,
         health_interval: settings.health_interval,
+        continue_callers_traces: exporting_traces,
         shutdown_pause: settings.shutdown_pause,
         shutdown_grace: settings.shutdown_grace,
         limits: ServerLimits {
@@ -72,6 +95,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             rate_burst: settings.rate_limit_burst,
             concurrent_calls_per_connection: settings.max_concurrent_calls_per_connection,
             request_timeout: settings.request_timeout,
+            max_connection_age: Some(settings.max_connection_age).filter(|age| !age.is_zero()),
         },
         tls,
         health_listener,

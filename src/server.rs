@@ -6,6 +6,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
+use tokio_util::task::TaskTracker;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -14,15 +16,20 @@ use tonic_health::pb::health_server::{Health, HealthServer};
 
 use crate::api::ConversationApi;
 use crate::auth::{Authenticator, JwtSettings};
+use crate::connection::LingeringStream;
 use crate::domain::PageTokenKey;
 use crate::health;
 use crate::limits::{RateLimited, UserRateLimiter};
+use crate::observability::{self, MethodTable, RpcObserverLayer};
 use crate::pb::{self, conversation_service_server::ConversationServiceServer};
 use crate::store::Store;
 use crate::tls::TlsMaterial;
 
 /// The largest request or response message, both directions.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Longest the server waits, once stopped, for its connections' lingering closes.
+const LINGERING_BOUND: Duration = Duration::from_secs(2);
 
 /// How often message partitions for the coming months are checked.
 const PARTITION_CHECK_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -35,6 +42,8 @@ pub struct ServerConfig {
     pub page_tokens: PageTokenKey,
     pub trust_user_id_header: bool,
     pub health_interval: Duration,
+    /// Make a call's span a child of the caller's (W3C `traceparent`); for trace export.
+    pub continue_callers_traces: bool,
     /// After SIGTERM, how long the server keeps taking new calls while health already says
     /// NOT_SERVING, so that load balancers and clients stop sending before it refuses.
     pub shutdown_pause: Duration,
@@ -58,6 +67,9 @@ pub struct ServerLimits {
     pub concurrent_calls_per_connection: usize,
     /// Longest a unary call may take, and the statement timeout of its transactions.
     pub request_timeout: Duration,
+    /// Age at which a connection is asked to close (GOAWAY) once its calls finish, so that
+    /// clients balancing over a headless Service reconnect and find new replicas.
+    pub max_connection_age: Option<Duration>,
 }
 
 impl Default for ServerLimits {
@@ -67,6 +79,7 @@ impl Default for ServerLimits {
             rate_burst: 200,
             concurrent_calls_per_connection: 256,
             request_timeout: Duration::from_secs(30),
+            max_connection_age: None,
         }
     }
 }
@@ -79,6 +92,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
     health::set_status(&reporter, ServingStatus::NotServing).await;
+    reporter.set_service_status(health::LIVENESS_SERVICE, ServingStatus::Serving).await;
     let mut background = BackgroundTasks::default();
     background.0.push(health::watch_database(
         reporter.clone(),
@@ -86,6 +100,7 @@ pub async fn serve(
         config.health_interval,
     ));
     background.0.push(maintain_message_partitions(config.store.clone()));
+    background.0.push(observability::sample_pool(config.store.pool().clone()));
 
     if config.trust_user_id_header {
         tracing::warn!(
@@ -106,7 +121,13 @@ pub async fn serve(
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
 
     let (drain, draining) = tokio::sync::watch::channel(false);
+    let observer =
+        RpcObserverLayer::new(&MethodTable::of_this_server(), config.continue_callers_traces);
     let mut builder = Server::builder();
+    if let Some(age) = config.limits.max_connection_age {
+        builder = builder.max_connection_age(age);
+    }
+    let mut builder = builder.layer(observer);
     if let Some(tls) = &config.tls {
         builder = builder.tls_config(tls.server_config())?;
         tracing::info!(mutual = tls.client_ca.is_some(), "tls on the gRPC port");
@@ -117,6 +138,11 @@ pub async fn serve(
     }
 
     let address = listener.local_addr()?;
+    let lingering = TaskTracker::new();
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true)).map({
+        let lingering = lingering.clone();
+        move |accepted| accepted.map(|stream| LingeringStream::new(stream, lingering.clone()))
+    });
     let server = builder
         .timeout(config.limits.request_timeout)
         .concurrency_limit_per_connection(config.limits.concurrent_calls_per_connection)
@@ -125,10 +151,7 @@ pub async fn serve(
         .add_service(reflection_builder().build_v1()?)
         .add_service(reflection_builder().build_v1alpha()?)
         .add_service(InterceptedService::new(conversations, gate))
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            drained(draining),
-        );
+        .serve_with_incoming_shutdown(incoming, drained(draining));
     tracing::info!(listen.addr = %address, "serving gRPC");
 
     tokio::pin!(server);
@@ -151,6 +174,10 @@ pub async fn serve(
         Ok(result) => result?,
         Err(_) => tracing::warn!("calls still running after the grace period were cut"),
     }
+
+    // Give the last connections their lingering close, so that clients read every frame.
+    lingering.close();
+    let _ = tokio::time::timeout(LINGERING_BOUND, lingering.wait()).await;
     tracing::info!("server stopped");
     Ok(())
 }

@@ -12,6 +12,7 @@ use std::future::Future;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
+use tracing::Instrument;
 
 use super::ApiError;
 use crate::domain::{PageLimit, PageSize};
@@ -60,33 +61,37 @@ where
     let first = (listing.fetch)(start_after, size + 1).await.map_err(ApiError::from)?;
     let (sender, receiver) = mpsc::channel(PAGES_BUFFERED);
 
-    tokio::spawn(async move {
-        let mut rows = first;
-        let mut sent = 0;
+    tokio::spawn(
+        async move {
+            let mut rows = first;
+            let mut sent = 0;
 
-        loop {
-            let (items, next) = fill_page(&listing, rows, size as usize);
-            let token = next.map(&listing.issue_token).unwrap_or_default();
+            loop {
+                let (items, next) = fill_page(&listing, rows, size as usize);
+                let token = next.map(&listing.issue_token).unwrap_or_default();
 
-            if sender.send(Ok((listing.build)(items, token))).await.is_err() {
-                tracing::debug!("client went away; listing stopped");
-                return;
-            }
-            sent += 1;
-
-            let Some(after) = next.filter(|_| page_limit.allows(sent)) else {
-                return;
-            };
-
-            rows = match (listing.fetch)(Some(after), size + 1).await {
-                Ok(rows) => rows,
-                Err(error) => {
-                    let _ = sender.send(Err(ApiError::from(error).into())).await;
+                if sender.send(Ok((listing.build)(items, token))).await.is_err() {
+                    tracing::debug!("client went away; listing stopped");
                     return;
                 }
-            };
+                sent += 1;
+
+                let Some(after) = next.filter(|_| page_limit.allows(sent)) else {
+                    return;
+                };
+
+                rows = match (listing.fetch)(Some(after), size + 1).await {
+                    Ok(rows) => rows,
+                    Err(error) => {
+                        let _ = sender.send(Err(ApiError::from(error).into())).await;
+                        return;
+                    }
+                };
+            }
         }
-    });
+        // The later pages belong to the call's trace, like the first.
+        .in_current_span(),
+    );
 
     Ok(ReceiverStream::new(receiver))
 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::key_watch::{KeyFileWatch, KeyWatcher};
 use super::verifier::Verifier;
 use super::{Caller, JwtSettings, SetupError};
+use crate::observability;
 
 const TRUSTED_USER_HEADER: &str = "x-user-id";
 
@@ -79,6 +80,7 @@ fn bearer_token(header: &str) -> Option<&str> {
 impl Interceptor for Authenticator {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let caller = self.authenticate(request.metadata())?;
+        observability::record_caller(caller.user_id);
         request.extensions_mut().insert(caller);
         Ok(request)
     }

@@ -14,6 +14,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use uuid::Uuid;
 
 use crate::auth::Caller;
+use crate::observability::metrics::RATE_LIMITED;
 
 /// How often buckets of users who have gone quiet are dropped, so memory follows active users.
 const FORGET_INTERVAL: Duration = Duration::from_secs(60);
@@ -71,7 +72,8 @@ impl<I: Interceptor> Interceptor for RateLimited<I> {
         match limiter.check(caller.user_id) {
             Ok(()) => Ok(request),
             Err(wait) => {
-                tracing::debug!(user.id = %caller.user_id, ?wait, "rate limited");
+                tracing::debug!(?wait, "rate limited");
+                metrics::counter!(RATE_LIMITED).increment(1);
                 Err(Status::with_error_details(
                     Code::ResourceExhausted,
                     "too many requests for this user; retry after the delay in RetryInfo",

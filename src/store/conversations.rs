@@ -2,6 +2,8 @@
 
 use sqlx::{Postgres, QueryBuilder, types::Json};
 use tracing::instrument;
+
+use crate::observability::TracedStatement;
 use uuid::Uuid;
 
 use super::filtering::{push_conversation_filter, push_keyset, push_order_by};
@@ -87,7 +89,7 @@ impl Transition {
 impl Store {
     /// Creates a conversation and, on the caller's first write, the caller's user row. With a
     /// request id seen before, returns the conversation that request created.
-    #[instrument(skip_all, fields(user.id = %scope.user_id))]
+    #[instrument(skip_all)]
     pub async fn create_conversation(
         &self,
         scope: &Scope,
@@ -100,6 +102,7 @@ impl Store {
         sqlx::query("INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING")
             .bind(user_id)
             .execute(&mut *tx)
+            .traced("INSERT users")
             .await?;
 
         if let Some(request_id) = request_id {
@@ -107,7 +110,7 @@ impl Store {
                 claim_request_id(&mut tx, user_id, CREATE_OPERATION, request_id, id).await?;
             if let Some(existing) = first {
                 let conversation = select_conversation(&mut *tx, user_id, existing).await?;
-                tx.commit().await?;
+                tx.commit().traced("COMMIT").await?;
                 return Ok(conversation);
             }
         }
@@ -124,13 +127,14 @@ impl Store {
             .bind(new.mode.as_str())
             .bind(Json(new.context_data.as_map()))
             .fetch_one(&mut *tx)
+            .traced("INSERT conversations")
             .await?;
 
-        tx.commit().await?;
+        tx.commit().traced("COMMIT").await?;
         row.try_into()
     }
 
-    #[instrument(skip_all, fields(user.id = %scope.user_id, conversation.id = %id))]
+    #[instrument(skip_all, fields(conversation.id = %id))]
     pub async fn get_conversation(
         &self,
         scope: &Scope,
@@ -138,13 +142,13 @@ impl Store {
     ) -> StoreResult<ConversationRecord> {
         let mut tx = self.begin(scope).await?;
         let conversation = select_conversation(&mut *tx, scope.user_id, id).await?;
-        tx.commit().await?;
+        tx.commit().traced("COMMIT").await?;
         Ok(conversation)
     }
 
     /// Applies `changes` in one statement. Switching to another mode also records the time of
     /// the switch in the context as `last_mode_switch`. Deleted conversations are read-only.
-    #[instrument(skip_all, fields(user.id = %scope.user_id, conversation.id = %id))]
+    #[instrument(skip_all, fields(conversation.id = %id))]
     pub async fn update_conversation(
         &self,
         scope: &Scope,
@@ -178,18 +182,19 @@ impl Store {
             .bind(changes.context_data.as_ref().map(|context| Json(context.as_map())))
             .bind(expected_revision)
             .fetch_optional(&mut *tx)
+            .traced("UPDATE conversations")
             .await?;
 
         let Some(row) = updated else {
             let allowed = ["active", "archived"];
             return Err(explain_miss(&mut tx, scope.user_id, id, expected_revision, &allowed).await);
         };
-        tx.commit().await?;
+        tx.commit().traced("COMMIT").await?;
         row.try_into()
     }
 
     /// Moves a conversation through its lifecycle, or explains why the move does not apply.
-    #[instrument(skip_all, fields(user.id = %scope.user_id, conversation.id = %id, ?transition))]
+    #[instrument(skip_all, fields(conversation.id = %id, ?transition))]
     pub async fn transition(
         &self,
         scope: &Scope,
@@ -204,18 +209,19 @@ impl Store {
             .bind(transition.applies_to())
             .bind(expected_revision)
             .fetch_optional(&mut *tx)
+            .traced("UPDATE conversations")
             .await?;
 
         let Some(row) = updated else {
             let allowed = transition.applies_to();
             return Err(explain_miss(&mut tx, scope.user_id, id, expected_revision, allowed).await);
         };
-        tx.commit().await?;
+        tx.commit().traced("COMMIT").await?;
         row.try_into()
     }
 
     /// One page of conversations after `after`, in `order`.
-    #[instrument(skip_all, fields(user.id = %scope.user_id, limit, ?order))]
+    #[instrument(skip_all, fields(limit, ?order))]
     pub async fn list_conversations(
         &self,
         scope: &Scope,
@@ -240,8 +246,9 @@ impl Store {
         query.push(" LIMIT ").push_bind(limit);
 
         let mut tx = self.begin(scope).await?;
-        let rows: Vec<ConversationRow> = query.build_query_as().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
+        let rows: Vec<ConversationRow> =
+            query.build_query_as().fetch_all(&mut *tx).traced("SELECT conversations").await?;
+        tx.commit().traced("COMMIT").await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 }
@@ -282,8 +289,12 @@ pub(super) async fn select_conversation<'e>(
         conversation_columns!(),
         " FROM conversations WHERE user_id = $1 AND id = $2"
     );
-    let row: Option<ConversationRow> =
-        sqlx::query_as(sql).bind(user_id).bind(id).fetch_optional(executor).await?;
+    let row: Option<ConversationRow> = sqlx::query_as(sql)
+        .bind(user_id)
+        .bind(id)
+        .fetch_optional(executor)
+        .traced("SELECT conversations")
+        .await?;
     row.ok_or(StoreError::NotFound)?.try_into()
 }
 
@@ -306,6 +317,7 @@ pub(super) async fn claim_request_id(
     .bind(request_id.as_str())
     .bind(resource_id)
     .fetch_optional(&mut *tx)
+    .traced("INSERT request_ids")
     .await?;
 
     if claimed.is_some() {
@@ -320,6 +332,7 @@ pub(super) async fn claim_request_id(
     .bind(operation)
     .bind(request_id.as_str())
     .fetch_one(&mut *tx)
+    .traced("SELECT request_ids")
     .await?;
 
     Ok(Some(existing))

@@ -3,6 +3,8 @@
 
 use sqlx::{Postgres, QueryBuilder};
 use tracing::instrument;
+
+use crate::observability::TracedStatement;
 use uuid::Uuid;
 
 use super::conversations::{claim_request_id, select_conversation};
@@ -22,7 +24,7 @@ pub struct NewMessage {
 impl Store {
     /// Appends a message to an active conversation. With a request id seen before, returns the
     /// message that request appended.
-    #[instrument(skip_all, fields(user.id = %scope.user_id, conversation.id = %conversation_id))]
+    #[instrument(skip_all, fields(conversation.id = %conversation_id))]
     pub async fn append_message(
         &self,
         scope: &Scope,
@@ -40,7 +42,7 @@ impl Store {
                 if message.conversation_id != conversation_id {
                     return Err(StoreError::RequestIdReused);
                 }
-                tx.commit().await?;
+                tx.commit().traced("COMMIT").await?;
                 return Ok(message);
             }
         }
@@ -63,6 +65,7 @@ impl Store {
             .bind(new.message_type.as_str())
             .bind(new.content.as_str())
             .fetch_optional(&mut *tx)
+            .traced("INSERT messages")
             .await?;
 
         let Some(row) = inserted else {
@@ -70,7 +73,7 @@ impl Store {
             return Err(StoreError::WrongStatus { current: conversation.status });
         };
 
-        tx.commit().await?;
+        tx.commit().traced("COMMIT").await?;
         row.try_into()
     }
 
@@ -78,7 +81,7 @@ impl Store {
     /// conversation, or another user's, is NotFound.
     #[instrument(
         skip_all,
-        fields(user.id = %scope.user_id, conversation.id = %conversation_id, limit)
+        fields(conversation.id = %conversation_id, limit)
     )]
     pub async fn list_messages(
         &self,
@@ -106,8 +109,9 @@ impl Store {
 
         query.push(" ORDER BY created_at, id LIMIT ").push_bind(limit);
 
-        let rows: Vec<MessageRow> = query.build_query_as().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
+        let rows: Vec<MessageRow> =
+            query.build_query_as().fetch_all(&mut *tx).traced("SELECT messages").await?;
+        tx.commit().traced("COMMIT").await?;
 
         rows.into_iter().map(TryInto::try_into).collect()
     }
@@ -120,7 +124,11 @@ async fn select_message(
 ) -> StoreResult<MessageRecord> {
     let sql =
         concat!("SELECT ", message_columns!(), " FROM messages WHERE user_id = $1 AND id = $2");
-    let row: Option<MessageRow> =
-        sqlx::query_as(sql).bind(user_id).bind(id).fetch_optional(tx).await?;
+    let row: Option<MessageRow> = sqlx::query_as(sql)
+        .bind(user_id)
+        .bind(id)
+        .fetch_optional(tx)
+        .traced("SELECT messages")
+        .await?;
     row.ok_or(StoreError::NotFound)?.try_into()
 }

@@ -12,6 +12,7 @@ use sqlx::{AssertSqlSafe, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{Store, StoreResult};
+use crate::observability::{TracedStatement, WaitingForConnection};
 
 /// The caller and the time its statements may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,11 @@ impl Store {
             scope.user_id,
             self.search_config.as_str(),
         );
-        Ok(self.pool.begin_with(AssertSqlSafe(statement)).await?)
+        let waiting = WaitingForConnection::start();
+        let begun = self.pool.begin_with(AssertSqlSafe(statement)).traced("BEGIN").await;
+        if let Err(sqlx::Error::PoolTimedOut) = &begun {
+            waiting.timed_out();
+        }
+        Ok(begun?)
     }
 }

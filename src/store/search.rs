@@ -8,6 +8,8 @@
 
 use sqlx::{Postgres, QueryBuilder};
 use tracing::instrument;
+
+use crate::observability::TracedStatement;
 use uuid::Uuid;
 
 use super::filtering::push_conversation_filter;
@@ -78,7 +80,7 @@ const HEADLINE_OPTIONS: &str =
 
 impl Store {
     /// One page of hits after `after`, best first.
-    #[instrument(skip_all, fields(user.id = %scope.user_id, ?mode, limit))]
+    #[instrument(skip_all, fields(?mode, limit))]
     pub async fn search_conversations(
         &self,
         scope: &Scope,
@@ -103,8 +105,9 @@ impl Store {
         builder.push(" ORDER BY hits.score DESC, hits.id DESC LIMIT ").push_bind(limit);
 
         let mut tx = self.begin(scope).await?;
-        let rows: Vec<HitRow> = builder.build_query_as().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
+        let rows: Vec<HitRow> =
+            builder.build_query_as().fetch_all(&mut *tx).traced("SELECT search").await?;
+        tx.commit().traced("COMMIT").await?;
 
         rows.into_iter()
             .map(|row| {

@@ -8,6 +8,8 @@
 use chrono::{DateTime, Utc};
 use tracing::instrument;
 
+use crate::observability::TracedStatement;
+
 use super::{Scope, Store, StoreError, StoreResult};
 use crate::domain::{Mode, Status};
 
@@ -166,7 +168,7 @@ struct StatsRow {
 impl Store {
     /// The caller's statistics. Deleted conversations count only by status unless
     /// `include_deleted`.
-    #[instrument(skip_all, fields(user.id = %scope.user_id, include_deleted))]
+    #[instrument(skip_all, fields(include_deleted))]
     pub async fn conversation_stats(
         &self,
         scope: &Scope,
@@ -180,8 +182,9 @@ impl Store {
             .bind(FOCUS_KEY)
             .bind(TOP_VALUES)
             .fetch_one(&mut *tx)
+            .traced("SELECT stats")
             .await?;
-        tx.commit().await?;
+        tx.commit().traced("COMMIT").await?;
 
         row.try_into()
     }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use conversation_service::database::{MIGRATOR, create_database_if_missing, ensure_runtime_role};
 use conversation_service::embedded::EmbeddedPostgres;
-use conversation_service::pb;
+use conversation_service::{health, pb};
 use sqlx::PgPool;
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
@@ -26,6 +26,12 @@ async fn wait_for_health(app: &TestApp, service: &str, expected: ServingStatus) 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("health of {service:?} never became {expected:?}");
+}
+
+async fn status_of(app: &TestApp, service: &str) -> ServingStatus {
+    let request = HealthCheckRequest { service: service.into() };
+    let response = HealthClient::new(app.channel()).check(request).await.unwrap();
+    response.into_inner().status()
 }
 
 #[tokio::test]
@@ -63,6 +69,7 @@ async fn health_turns_not_serving_while_the_database_is_down_and_recovers_withou
         .unwrap();
     wait_for_health(&app, "", ServingStatus::NotServing).await;
     let during_outage = alice.get(&uuid::Uuid::new_v4().to_string()).await.unwrap_err();
+    let liveness_during_outage = status_of(&app, health::LIVENESS_SERVICE).await;
 
     let _running_again = tokio::task::spawn_blocking(move || cluster.restart().map(|()| cluster))
         .await
@@ -72,6 +79,7 @@ async fn health_turns_not_serving_while_the_database_is_down_and_recovers_withou
     let after_recovery = alice.create_titled("back in business").await;
 
     assert_eq!(during_outage.code(), Code::Unavailable);
+    assert_eq!(liveness_during_outage, ServingStatus::Serving, "no restart for a database outage");
     assert!(!during_outage.message().contains("postgres"), "{}", during_outage.message());
     assert_eq!(after_recovery.title, "back in business");
     let _ = std::fs::remove_dir_all(root);

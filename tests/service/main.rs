@@ -1,6 +1,8 @@
 //! Integration tests: a real server over a real socket, real tonic clients, and a real
 //! PostgreSQL. See `support` for the world each test gets.
 
+mod process;
+mod steady_load;
 mod support;
 
 mod authorization;
@@ -18,8 +20,12 @@ mod limits;
 mod listing;
 mod messages;
 mod migrations;
+mod observability;
+mod outage;
+mod rollout;
 mod row_security;
 mod search;
+mod shutdown;
 mod stats;
 mod tls;
 mod updates;

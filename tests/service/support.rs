@@ -209,6 +209,7 @@ impl TestApp {
             page_tokens: PageTokenKey::new(b"page token test key"),
             trust_user_id_header: options.trust_user_id_header,
             health_interval: Duration::from_millis(100),
+            continue_callers_traces: false,
             shutdown_pause: Duration::ZERO,
             shutdown_grace: Duration::from_secs(5),
             tls: options.tls.clone(),
@@ -304,6 +305,15 @@ impl Drop for TestApp {
 
 pub fn bearer_token(user_id: Uuid) -> String {
     TokenIssuer::new(jwt_settings()).issue(user_id, &[], Duration::from_secs(600)).unwrap()
+}
+
+/// A client on `channel` signed in as `user_id`, for servers that are not a [`TestApp`], such
+/// as the binary run as a child process.
+pub fn signed_in_client(channel: Channel, user_id: Uuid) -> Client {
+    let headers = vec![("authorization", format!("Bearer {}", bearer_token(user_id)))];
+    ConversationServiceClient::with_interceptor(channel, Credentials { headers })
+        .max_decoding_message_size(8 * 1024 * 1024)
+        .max_encoding_message_size(8 * 1024 * 1024)
 }
 
 /// A signed-in user of a test server.

@@ -66,6 +66,7 @@ async fn spawn_tls_server(pki: &TestPki, mutual: bool) -> TlsServer {
         page_tokens: PageTokenKey::new(b"tls test"),
         trust_user_id_header: false,
         health_interval: Duration::from_millis(100),
+        continue_callers_traces: false,
         shutdown_pause: Duration::ZERO,
         shutdown_grace: Duration::from_secs(5),
         limits: ServerLimits { rate_per_second: 0, ..ServerLimits::default() },
