@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from pathlib import Path
 
 try:
@@ -73,9 +74,10 @@ CHECKED_BY_HAND = {
 PROMETHEUS_SERIES = {"up"}
 # Egress the server's pods need: PostgreSQL, DNS, the OTLP collector.
 REQUIRED_EGRESS = {(5432, "TCP"), (53, "UDP"), (53, "TCP"), (4317, "TCP")}
-# What the grace period must leave on top of the drain, in seconds: after the server stops,
-# closing the pool may take 5 s and flushing the trace exporter another 5 s.
-GRACE_MARGIN_SECONDS = 10
+# What the grace period must leave on top of the drain, in seconds: after the grace, cut
+# connections may take 1 s to end and lingering closes 2 s; then closing the pool may take 5 s
+# and flushing the trace exporter another 5 s.
+GRACE_MARGIN_SECONDS = 13
 
 
 class Problems:
@@ -110,6 +112,7 @@ def main() -> int:
     check_dashboard(problems)
     check_metric_names_in_source(problems)
     lint_dockerfile(problems)
+    check_image_build_context(problems)
 
     if problems.failures:
         print(f"\n{len(problems.failures)} problem(s) in deploy/:", file=sys.stderr)
@@ -630,6 +633,22 @@ def lint_dockerfile(problems: Problems) -> None:
                             text=True)
     problems.check(result.returncode == 0, "deploy/Dockerfile",
                    f"hadolint: {result.stdout.strip()} {result.stderr.strip()}")
+
+
+def check_image_build_context(problems: Problems) -> None:
+    """Cargo reads the manifest of every workspace member, even to build one package, so each
+    member must be both copied by the Dockerfile and let through by its .dockerignore."""
+    manifest = tomllib.loads((DEPLOY.parent / "Cargo.toml").read_text())
+    members = [member for member in manifest.get("workspace", {}).get("members", [])
+               if member != "."]
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    ignore_lines = (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+    for member in members:
+        copied = re.search(rf"^COPY\s+{re.escape(member)}\s", dockerfile, re.MULTILINE)
+        problems.check(copied is not None, "deploy/Dockerfile",
+                       f"workspace member {member}/ is not copied into the build stage")
+        problems.check(f"!{member}" in ignore_lines, "deploy/Dockerfile.dockerignore",
+                       f"workspace member {member}/ is left out of the build context")
 
 
 def name_of(obj: dict) -> str:

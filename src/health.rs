@@ -23,6 +23,15 @@ pub async fn set_status(reporter: &HealthReporter, status: ServingStatus) {
     reporter.set_service_status(SERVICE_NAME, status).await;
 }
 
+/// Ends every open `Watch` stream, which would otherwise hold the drain for its whole grace
+/// period: forgetting a name drops the only sender its watchers listen to. Called once new
+/// calls are refused, so no `Check` comes after it to find the names gone.
+pub async fn end_watches(mut reporter: HealthReporter) {
+    for name in ["", SERVICE_NAME, LIVENESS_SERVICE] {
+        reporter.clear_service_status(name).await;
+    }
+}
+
 /// Probes the database every `interval` and reports each change of its reachability.
 pub fn watch_database(
     reporter: HealthReporter,

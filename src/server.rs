@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
@@ -30,6 +31,9 @@ pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Longest the server waits, once stopped, for its connections' lingering closes.
 const LINGERING_BOUND: Duration = Duration::from_secs(2);
+
+/// Longest the server waits for cut connections to end.
+const CUT_BOUND: Duration = Duration::from_secs(1);
 
 /// How often message partitions for the coming months are checked.
 const PARTITION_CHECK_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -93,6 +97,7 @@ pub async fn serve(
     let (reporter, health_service) = tonic_health::server::health_reporter();
     health::set_status(&reporter, ServingStatus::NotServing).await;
     reporter.set_service_status(health::LIVENESS_SERVICE, ServingStatus::Serving).await;
+    let store_to_close = config.store.clone();
     let mut background = BackgroundTasks::default();
     background.0.push(health::watch_database(
         reporter.clone(),
@@ -139,9 +144,12 @@ pub async fn serve(
 
     let address = listener.local_addr()?;
     let lingering = TaskTracker::new();
+    let cut = CancellationToken::new();
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true)).map({
-        let lingering = lingering.clone();
-        move |accepted| accepted.map(|stream| LingeringStream::new(stream, lingering.clone()))
+        let (lingering, cut) = (lingering.clone(), cut.clone());
+        move |accepted| {
+            accepted.map(|stream| LingeringStream::new(stream, lingering.clone(), cut.clone()))
+        }
     });
     let server = builder
         .timeout(config.limits.request_timeout)
@@ -170,14 +178,22 @@ pub async fn serve(
 
     tracing::info!(grace = ?config.shutdown_grace, "refusing new calls; draining in-flight ones");
     let _ = drain.send(true);
-    match tokio::time::timeout(config.shutdown_grace, server).await {
+    health::end_watches(reporter).await;
+    match tokio::time::timeout(config.shutdown_grace, &mut server).await {
         Ok(result) => result?,
-        Err(_) => tracing::warn!("calls still running after the grace period were cut"),
+        Err(_) => {
+            // Failing every connection's reads and writes ends the connections, and hyper
+            // drops the calls still running on them.
+            cut.cancel();
+            let _ = tokio::time::timeout(CUT_BOUND, server).await;
+            tracing::warn!("calls still running after the grace period were cut");
+        }
     }
 
     // Give the last connections their lingering close, so that clients read every frame.
     lingering.close();
     let _ = tokio::time::timeout(LINGERING_BOUND, lingering.wait()).await;
+    store_to_close.close_ping_connection().await;
     tracing::info!("server stopped");
     Ok(())
 }

@@ -15,6 +15,7 @@ mod stats;
 use std::time::Duration;
 
 use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use conversations::{ConversationChanges, ConversationFilter, NewConversation, Transition};
 pub use error::StoreError;
@@ -33,14 +34,22 @@ pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: PgPool,
+    /// One connection of its own for [`Store::ping`], with the same options as `pool`. A ping
+    /// that queued behind busy calls would time out under load and take a healthy replica out
+    /// of service just when it is needed most.
+    ping_pool: PgPool,
     statement_timeout: Duration,
     search_config: SearchConfig,
 }
 
 impl Store {
     pub fn new(pool: PgPool) -> Self {
+        let ping_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(PgConnectOptions::clone(&pool.connect_options()));
         Self {
             pool,
+            ping_pool,
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             search_config: SearchConfig::default(),
         }
@@ -64,11 +73,17 @@ impl Store {
 
     /// Answers whether PostgreSQL answers a trivial query within `timeout`.
     pub async fn ping(&self, timeout: Duration) -> StoreResult<()> {
-        let query = sqlx::query("SELECT 1").execute(&self.pool);
+        let query = sqlx::query("SELECT 1").execute(&self.ping_pool);
         match tokio::time::timeout(timeout, query).await {
             Ok(result) => result.map(|_| ()).map_err(StoreError::from),
             Err(_) => Err(StoreError::Unavailable("ping timed out".into())),
         }
+    }
+
+    /// Closes the connection that [`Store::ping`] keeps; the pool of calls is the owner's to
+    /// close.
+    pub async fn close_ping_connection(&self) {
+        self.ping_pool.close().await;
     }
 
     /// Creates the message partitions of this month and the next `months_ahead`, so that new

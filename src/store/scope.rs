@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use sqlx::{AssertSqlSafe, Postgres, Transaction};
+use sqlx::{AssertSqlSafe, Postgres, SqlSafeStr, Transaction};
 use uuid::Uuid;
 
 use super::{Store, StoreResult};
@@ -47,11 +47,21 @@ impl Store {
             scope.user_id,
             self.search_config.as_str(),
         );
+        // Only the wait for a free connection counts as waiting; the BEGIN round trip that
+        // follows is work, and counting it would show a busy pool as a saturated one.
         let waiting = WaitingForConnection::start();
-        let begun = self.pool.begin_with(AssertSqlSafe(statement)).traced("BEGIN").await;
-        if let Err(sqlx::Error::PoolTimedOut) = &begun {
-            waiting.timed_out();
-        }
-        Ok(begun?)
+        let connection = match self.pool.acquire().await {
+            Ok(connection) => connection,
+            Err(error) => {
+                if let sqlx::Error::PoolTimedOut = error {
+                    waiting.timed_out();
+                }
+                return Err(error.into());
+            }
+        };
+        drop(waiting);
+
+        let begin = Transaction::begin(connection, Some(AssertSqlSafe(statement).into_sql_str()));
+        Ok(begin.traced("BEGIN").await?)
     }
 }

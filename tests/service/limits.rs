@@ -7,6 +7,9 @@ use conversation_service::pb;
 use conversation_service::server::ServerLimits;
 use prost::Message as _;
 use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 use tonic_types::StatusExt;
 
 use crate::support::{AppOptions, TestApp, TestUser};
@@ -86,6 +89,25 @@ async fn a_request_that_finds_no_free_connection_in_time_is_unavailable() {
 
     assert_eq!(starved.code(), Code::Unavailable);
     assert_eq!(finished.unwrap().into_inner().title, "renamed");
+}
+
+#[tokio::test]
+async fn health_stays_serving_while_every_pooled_connection_is_busy() {
+    let app = TestApp::spawn_with(AppOptions { pool_size: Some(1), ..Default::default() }).await;
+    let mut alice = app.user();
+    let conversation = alice.create_titled("busy").await;
+    let lock = lock_conversation(&app, &conversation.id).await;
+    let blocked = start_blocked_rename(&app, &alice, &conversation.id).await;
+
+    // Several probes (every 100 ms in tests), each allowed 1 s, while the one pooled
+    // connection waits on the lock: a probe that queued for it would time out.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let request = HealthCheckRequest { service: pb::SERVICE_NAME.into() };
+    let health = HealthClient::new(app.channel()).check(request).await.unwrap().into_inner();
+    lock.rollback().await.unwrap();
+    blocked.await.unwrap().unwrap();
+
+    assert_eq!(health.status(), ServingStatus::Serving);
 }
 
 #[tokio::test]

@@ -158,14 +158,14 @@ async fn sigterm_serves_new_calls_through_the_pause_then_refuses_them_while_open
 
     service.terminate();
     let after = timeout(PROMPTLY, watch.message()).await.expect("health changes at once");
-    // An open watch is a stream too: the drain would wait for it.
-    drop(watch);
     let pause_channel = service.endpoint().connect().await.expect("the pause accepts connections");
     let health_in_pause = health_over(pause_channel.clone()).await;
     let get = pb::GetConversationRequest { id: conversation_id.clone() };
     let served_in_pause = signed_in_client(pause_channel, user_id).get_conversation(get).await;
     let turned_away_after_pause = first_caller_not_served_is_turned_away(service.address()).await;
     let running_when_turned_away = service.is_running();
+    // A watch never ends by itself; the drain ends it rather than wait the grace out for it.
+    let watch_ending = timeout(PROMPTLY, watch.message()).await.expect("the watch ends at once");
     let (rest, ending) = read_to_the_end(&mut listing).await;
     let exit = service.wait_for_exit().await;
 
@@ -177,6 +177,7 @@ async fn sigterm_serves_new_calls_through_the_pause_then_refuses_them_while_open
     assert_eq!(served.message_count, MESSAGES as i64);
     turned_away_after_pause.expect("after the pause a new caller is turned away");
     assert!(running_when_turned_away, "new callers are turned away while the process drains");
+    assert!(matches!(watch_ending, Ok(None)), "the watch ended cleanly: {watch_ending:?}");
     let pages: Vec<_> = std::iter::once(first_page).chain(rest).collect();
     let listed: Vec<String> =
         pages.iter().flat_map(|page| page.messages.iter().map(|m| m.id.clone())).collect();

@@ -39,6 +39,7 @@ pub struct Tally {
     calls: AtomicU64,
     successes: AtomicU64,
     retried_unavailable: AtomicU64,
+    retried_never_sent: AtomicU64,
     retried_unknown_outcome: AtomicU64,
     errors: Mutex<Vec<(Code, String)>>,
     failures: Mutex<Vec<String>>,
@@ -65,11 +66,12 @@ impl Tally {
 
     pub fn summary(&self) -> String {
         format!(
-            "{} calls: {} succeeded, {} retried after UNAVAILABLE, {} retried after an unknown \
-             outcome, {} failed",
+            "{} calls: {} succeeded, {} retried after UNAVAILABLE, {} retried as never sent, {} \
+             retried after an unknown outcome, {} failed",
             self.calls.load(Ordering::SeqCst),
             self.successes(),
             self.retried_unavailable.load(Ordering::SeqCst),
+            self.retried_never_sent.load(Ordering::SeqCst),
             self.retried_unknown_outcome(),
             self.failures.lock().unwrap().len(),
         )
@@ -113,6 +115,7 @@ impl Tally {
         self.errors.lock().unwrap().push((status.code(), status.message().to_owned()));
         let counter = match verdict(status) {
             Verdict::RetryUnavailable => &self.retried_unavailable,
+            Verdict::RetryNeverSent => &self.retried_never_sent,
             Verdict::RetryUnknownOutcome => &self.retried_unknown_outcome,
             Verdict::Fail => return false,
         };
@@ -128,6 +131,8 @@ impl Tally {
 /// What a careful client does after an error.
 enum Verdict {
     RetryUnavailable,
+    /// The client's HTTP/2 connection closed (a GOAWAY) before the call was written to it.
+    RetryNeverSent,
     RetryUnknownOutcome,
     Fail,
 }
@@ -137,11 +142,17 @@ fn verdict(status: &Status) -> Verdict {
         return Verdict::RetryUnavailable;
     }
     // Made by the client itself from a transport error (which it keeps as the source), not
-    // sent by the server: the connection broke, and the call may or may not have run.
-    if status.source().is_some() {
-        return Verdict::RetryUnknownOutcome;
+    // sent by the server. hyper cancels a call still queued when its connection closes: that
+    // call never left the client. Any other broken connection may or may not have run it.
+    let Some(source) = status.source() else { return Verdict::Fail };
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source);
+    while let Some(error) = cause {
+        if error.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_canceled) {
+            return Verdict::RetryNeverSent;
+        }
+        cause = error.source();
     }
-    Verdict::Fail
+    Verdict::RetryUnknownOutcome
 }
 
 /// One user's client of every instance, used in turn.
