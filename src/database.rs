@@ -116,6 +116,33 @@ impl Database {
         }
     }
 
+    /// Warns when row-level security keeps search from its indexes: the text search and
+    /// trigram matches must be LEAKPROOF for PostgreSQL to use them in an index scan ahead of
+    /// the policy (see the migration `search_under_row_security`).
+    pub async fn check_search_indexes(&self) {
+        let unmarked: Result<Vec<String>, _> = sqlx::query_scalar(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p \
+             WHERE NOT p.proleakproof \
+               AND (p.oid = 'pg_catalog.ts_match_vq(tsvector, tsquery)'::regprocedure \
+                    OR (p.proname = 'similarity_op' AND EXISTS ( \
+                          SELECT 1 FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid \
+                          WHERE d.objid = p.oid AND d.deptype = 'e' AND e.extname = 'pg_trgm')))",
+        )
+        .fetch_all(&self.pool)
+        .await;
+
+        match unmarked {
+            Ok(functions) if functions.is_empty() => {}
+            Ok(functions) => tracing::warn!(
+                functions = %functions.join(", "),
+                "search cannot use its indexes under row-level security, so it reads every \
+                 message of a user; a superuser can mark these functions LEAKPROOF \
+                 (docs/security.md)"
+            ),
+            Err(error) => tracing::warn!(%error, "cannot check the search functions"),
+        }
+    }
+
     /// The configured text search configuration, when PostgreSQL knows it.
     pub async fn search_config(&self, name: &str) -> anyhow::Result<SearchConfig> {
         let config = SearchConfig::parse(name)
@@ -156,6 +183,11 @@ pub fn pool_options(settings: &Settings) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(settings.db_max_connections)
         .acquire_timeout(settings.db_acquire_timeout)
+        // sqlx already pings every connection when a call gives it back, so a ping when the
+        // next call takes it would only cost a round trip per call. A connection that died
+        // while idle fails its next call with UNAVAILABLE, which callers retry, and is closed.
+        .test_before_acquire(false)
+        .after_connect(|connection, _| Box::pin(crate::store::prepare_connection(connection)))
 }
 
 /// Creates the runtime role when it is missing: able to log in, and nothing more.

@@ -74,6 +74,7 @@ async fn serve(settings: Settings, exporting_traces: bool) -> anyhow::Result<()>
         return Err(error);
     }
     database.check_runtime_role().await;
+    database.check_search_indexes().await;
     let search_config = match database.search_config(&settings.search_config).await {
         Ok(config) => config,
         Err(error) => {

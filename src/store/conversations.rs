@@ -1,6 +1,6 @@
 //! Statements on the `conversations` table.
 
-use sqlx::{Postgres, QueryBuilder, types::Json};
+use sqlx::{FromRow, Postgres, QueryBuilder, types::Json};
 use tracing::instrument;
 
 use crate::observability::TracedStatement;
@@ -86,6 +86,21 @@ impl Transition {
     }
 }
 
+/// The prepared statement of GetConversation, on each connection that has served one.
+const GET_CONVERSATION: &str = "conversation_service_get_conversation";
+
+/// Prepares on a new connection the statements the store would otherwise prepare on first
+/// use, each after a failed first attempt that PostgreSQL logs as an error. The service's
+/// pool runs it for every connection it opens; other pools simply pay the first attempt.
+pub async fn prepare_connection(connection: &mut sqlx::PgConnection) -> sqlx::Result<()> {
+    sqlx::raw_sql(PREPARE_GET_CONVERSATION).execute(connection).await.map(drop)
+}
+const PREPARE_GET_CONVERSATION: &str = concat!(
+    "PREPARE conversation_service_get_conversation (uuid, uuid) AS SELECT ",
+    conversation_columns!(),
+    " FROM conversations WHERE user_id = $1 AND id = $2"
+);
+
 impl Store {
     /// Creates a conversation and, on the caller's first write, the caller's user row. With a
     /// request id seen before, returns the conversation that request created.
@@ -140,10 +155,15 @@ impl Store {
         scope: &Scope,
         id: Uuid,
     ) -> StoreResult<ConversationRecord> {
-        let mut tx = self.begin(scope).await?;
-        let conversation = select_conversation(&mut *tx, scope.user_id, id).await?;
-        tx.commit().traced("COMMIT").await?;
-        Ok(conversation)
+        // The hottest call: one round trip instead of BEGIN, SELECT and COMMIT. Both
+        // arguments are UUIDs, so writing them into the message cannot inject anything.
+        let execute = format!("EXECUTE {GET_CONVERSATION}('{}', '{}')", scope.user_id, id);
+        let rows = self
+            .read_prepared_in_one_round_trip(scope, PREPARE_GET_CONVERSATION, &execute)
+            .traced("SELECT conversations")
+            .await?;
+        let row = rows.first().ok_or(StoreError::NotFound)?;
+        ConversationRow::from_row(row)?.try_into()
     }
 
     /// Applies `changes` in one statement. Switching to another mode also records the time of

@@ -17,12 +17,16 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-pub use conversations::{ConversationChanges, ConversationFilter, NewConversation, Transition};
+pub use conversations::{
+    ConversationChanges, ConversationFilter, NewConversation, Transition, prepare_connection,
+};
 pub use error::StoreError;
 pub use messages::NewMessage;
 pub use records::{ConversationRecord, MessageRecord};
 pub use scope::Scope;
-pub use search::{SearchConfig, SearchHit, SearchMode, SearchQuery};
+pub use search::{
+    MESSAGE_CANDIDATES, SearchConfig, SearchHit, SearchMode, SearchQuery, TITLE_CANDIDATES,
+};
 pub use stats::{ConversationStatsRecord, ValueCount};
 
 pub type StoreResult<T> = Result<T, StoreError>;

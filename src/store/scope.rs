@@ -8,6 +8,8 @@
 
 use std::time::Instant;
 
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, Postgres, SqlSafeStr, Transaction};
 use uuid::Uuid;
 
@@ -28,9 +30,87 @@ impl Scope {
     }
 }
 
+/// PostgreSQL's code for an EXECUTE of a statement the connection has not prepared.
+const NO_SUCH_PREPARED: &str = "26000";
+
+/// Whether PostgreSQL may reuse a generic plan of a prepared statement, made without looking
+/// at the values bound to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Planning {
+    /// PostgreSQL's default: after a few executions a statement may keep one generic plan.
+    Cached,
+    /// A fresh plan for the bound values every time, for statements whose best plan depends
+    /// on them (how common a searched word is decides between an index and a scan).
+    EachStatement,
+}
+
 impl Store {
     /// Begins a transaction scoped to `scope`, in one round trip.
     pub(super) async fn begin(&self, scope: &Scope) -> StoreResult<Transaction<'static, Postgres>> {
+        self.begin_planned(scope, Planning::Cached).await
+    }
+
+    /// Begins a transaction like [`Store::begin`] whose statements are planned for their
+    /// bound values each time they run.
+    pub(super) async fn begin_planning_each_statement(
+        &self,
+        scope: &Scope,
+    ) -> StoreResult<Transaction<'static, Postgres>> {
+        self.begin_planned(scope, Planning::EachStatement).await
+    }
+
+    async fn begin_planned(
+        &self,
+        scope: &Scope,
+        planning: Planning,
+    ) -> StoreResult<Transaction<'static, Postgres>> {
+        let statement = format!("BEGIN; {}", self.scope_settings(scope, planning));
+        let connection = self.acquire().await?;
+        let begin = Transaction::begin(connection, Some(AssertSqlSafe(statement).into_sql_str()));
+        Ok(begin.traced("BEGIN").await?)
+    }
+}
+
+impl Store {
+    /// Runs `execute`, an `EXECUTE` of the prepared statement that `prepare` creates, in a
+    /// single round trip: the scope's settings and the statement go to PostgreSQL as one
+    /// message, which runs them as one implicit transaction, so the settings end with it. A
+    /// BEGIN, the statement and a COMMIT would be three round trips. Returns the statement's
+    /// rows.
+    ///
+    /// The statement is prepared on each connection the first time it is missing there, and
+    /// PostgreSQL keeps its plan for the connection's life; through PgBouncer it is prepared
+    /// again on each server connection it lands on. Only for arguments formatted from typed
+    /// values (UUIDs, numbers), never from client text: the message carries them as literals.
+    pub(super) async fn read_prepared_in_one_round_trip(
+        &self,
+        scope: &Scope,
+        prepare: &'static str,
+        execute: &str,
+    ) -> StoreResult<Vec<PgRow>> {
+        let message = format!("{}; {execute}", self.scope_settings(scope, Planning::Cached));
+        let mut connection = self.acquire().await?;
+        let run = |message: String| sqlx::raw_sql(AssertSqlSafe(message));
+        let mut rows = match run(message.clone()).fetch_all(&mut *connection).await {
+            Err(sqlx::Error::Database(error))
+                if error.code().as_deref() == Some(NO_SUCH_PREPARED) =>
+            {
+                sqlx::raw_sql(prepare).execute(&mut *connection).await?;
+                run(message).fetch_all(&mut *connection).await?
+            }
+            rows => rows?,
+        };
+
+        // The first row is the one the settings' SELECT returns.
+        if rows.is_empty() {
+            return Err(sqlx::Error::Protocol("the scope settings returned no row".into()).into());
+        }
+        rows.remove(0);
+        Ok(rows)
+    }
+
+    /// The SELECT of `set_config(..., true)` calls that scopes a transaction to `scope`.
+    fn scope_settings(&self, scope: &Scope, planning: Planning) -> String {
         let time_left =
             scope.deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
         let timeout =
@@ -39,29 +119,32 @@ impl Store {
 
         // The values are formatted from typed values (a UUID, an integer, a configuration name
         // checked to be a plain identifier), never from client text; set_config takes no bind
-        // parameters inside a multi-statement BEGIN.
-        let statement = format!(
-            "BEGIN; SELECT set_config('conversation.user_id', '{}', true), \
+        // parameters inside a multi-statement query.
+        let plan_cache_mode = match planning {
+            Planning::Cached => "",
+            Planning::EachStatement => ", set_config('plan_cache_mode', 'force_custom_plan', true)",
+        };
+        format!(
+            "SELECT set_config('conversation.user_id', '{}', true), \
              set_config('statement_timeout', '{timeout_ms}', true), \
-             set_config('conversation.search_config', '{}', true)",
+             set_config('conversation.search_config', '{}', true){plan_cache_mode}",
             scope.user_id,
             self.search_config.as_str(),
-        );
-        // Only the wait for a free connection counts as waiting; the BEGIN round trip that
-        // follows is work, and counting it would show a busy pool as a saturated one.
+        )
+    }
+
+    /// A pooled connection. Only the wait for a free one counts as waiting; the round trip
+    /// that follows is work, and counting it would show a busy pool as a saturated one.
+    async fn acquire(&self) -> StoreResult<PoolConnection<Postgres>> {
         let waiting = WaitingForConnection::start();
-        let connection = match self.pool.acquire().await {
-            Ok(connection) => connection,
+        match self.pool.acquire().await {
+            Ok(connection) => Ok(connection),
             Err(error) => {
                 if let sqlx::Error::PoolTimedOut = error {
                     waiting.timed_out();
                 }
-                return Err(error.into());
+                Err(error.into())
             }
-        };
-        drop(waiting);
-
-        let begin = Transaction::begin(connection, Some(AssertSqlSafe(statement).into_sql_str()));
-        Ok(begin.traced("BEGIN").await?)
+        }
     }
 }

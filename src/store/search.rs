@@ -5,7 +5,16 @@
 //! A title match weighs twice a message match, so a conversation named after the words ranks
 //! above one that mentions them in passing. The listing's filter narrows the hits; deleted
 //! conversations are never found.
+//!
+//! Ranking needs every candidate's text vector, so the cost of a search grows with the number
+//! of candidates, not with the number of hits returned. To keep a search of a user with a
+//! million messages as cheap as one of a user with a hundred, the candidates are the user's
+//! most recent matches: the [`TITLE_CANDIDATES`] newest conversations whose title matches and
+//! the [`MESSAGE_CANDIDATES`] newest matching messages. Hits are ranked, and paged, among
+//! those. For nearly every user that is every match; for a user whose words match thousands
+//! of conversations, it is the most relevant of the recent ones.
 
+use chrono::{DateTime, Duration, Utc};
 use sqlx::{Postgres, QueryBuilder};
 use tracing::instrument;
 
@@ -75,6 +84,21 @@ struct HitRow {
     snippet: Option<String>,
 }
 
+/// How many of the newest conversations with a matching title a search ranks.
+pub const TITLE_CANDIDATES: i64 = 100;
+
+/// How many of the newest matching messages a search ranks.
+pub const MESSAGE_CANDIDATES: i64 = 200;
+
+/// Matching messages are looked for in the last 3 days first, then in the 27 before, then in
+/// the 150 before those, then in everything older, and each later window is read only while
+/// the earlier ones found fewer than [`MESSAGE_CANDIDATES`]. Messages are partitioned by month,
+/// so a window is a few partitions, and a query with many matches never reads the older ones.
+/// The first window is short because a common word has to be fetched and sorted wherever it
+/// matches within a window: for a user who writes a thousand messages a day, three days of a
+/// word in one message of ten are a few hundred rows, thirty days are thousands.
+const WINDOW_BOUNDS_DAYS: [i64; 3] = [3, 30, 180];
+
 const HEADLINE_OPTIONS: &str =
     "MaxFragments=1, MaxWords=24, MinWords=8, ShortWord=2, StartSel=**, StopSel=**";
 
@@ -90,8 +114,9 @@ impl Store {
         after: Option<ScorePosition>,
         limit: i64,
     ) -> StoreResult<Vec<SearchHit>> {
+        let config = self.search_config.as_str();
         let mut builder = match mode {
-            SearchMode::FullText => full_text(scope.user_id, query),
+            SearchMode::FullText => full_text(scope.user_id, query, config, Utc::now()),
             SearchMode::Fuzzy => fuzzy(scope.user_id, query),
         };
         // The outer query reads the hit's conversation as `c`; the filter's column names are
@@ -104,7 +129,7 @@ impl Store {
         }
         builder.push(" ORDER BY hits.score DESC, hits.id DESC LIMIT ").push_bind(limit);
 
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.begin_planning_each_statement(scope).await?;
         let rows: Vec<HitRow> =
             builder.build_query_as().fetch_all(&mut *tx).traced("SELECT search").await?;
         tx.commit().traced("COMMIT").await?;
@@ -146,13 +171,17 @@ impl Store {
 }
 
 /// The tsquery of `query`: web search syntax for the words and phrases, `word:*` for each
-/// prefix, all of them required.
-fn push_tsquery(builder: &mut QueryBuilder<Postgres>, query: &SearchQuery) {
+/// prefix, all of them required. The configuration is written into the statement as a
+/// constant (a plain identifier, checked by [`SearchConfig::parse`]) rather than read from the
+/// session, so that PostgreSQL computes the tsquery once while planning, and can estimate from
+/// its statistics how many rows match and so whether an index or a scan of the newest rows
+/// finds the candidates sooner.
+fn push_tsquery(builder: &mut QueryBuilder<Postgres>, query: &SearchQuery, config: &str) {
     // Parenthesised: @@ and && share a precedence, so `v @@ a && b` would read `(v @@ a) && b`.
     builder.push("(");
     let mut parts = 0;
     if !query.text.trim().is_empty() {
-        builder.push("websearch_to_tsquery(conversation_search_config(), ");
+        builder.push(format_args!("websearch_to_tsquery('{config}'::regconfig, "));
         builder.push_bind(query.text.clone()).push(")");
         parts += 1;
     }
@@ -162,38 +191,85 @@ fn push_tsquery(builder: &mut QueryBuilder<Postgres>, query: &SearchQuery) {
         }
         // The prefix holds letters and digits only (checked by the caller), so the quoted
         // lexeme cannot carry tsquery operators.
-        builder.push("to_tsquery(conversation_search_config(), ");
+        builder.push(format_args!("to_tsquery('{config}'::regconfig, "));
         builder.push_bind(format!("'{prefix}':*")).push(")");
         parts += 1;
     }
     builder.push(")");
 }
 
-fn full_text(user_id: Uuid, query: &SearchQuery) -> QueryBuilder<Postgres> {
+/// The newest matching messages of the user created in `[since, until)`, newest first.
+fn push_message_window(
+    builder: &mut QueryBuilder<Postgres>,
+    user_id: Uuid,
+    query: &SearchQuery,
+    config: &str,
+    window: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+) {
+    builder.push("(SELECT m.conversation_id, m.id, m.content, m.created_at, m.content_search ");
+    builder.push("FROM messages m WHERE m.user_id = ").push_bind(user_id);
+    if let Some(since) = window.0 {
+        builder.push(" AND m.created_at >= ").push_bind(since);
+    }
+    if let Some(until) = window.1 {
+        builder.push(" AND m.created_at < ").push_bind(until);
+    }
+    builder.push(" AND m.content_search @@ ");
+    push_tsquery(builder, query, config);
+    builder.push(" ORDER BY m.created_at DESC LIMIT ").push(MESSAGE_CANDIDATES).push(")");
+}
+
+fn full_text(
+    user_id: Uuid,
+    query: &SearchQuery,
+    config: &str,
+    now: DateTime<Utc>,
+) -> QueryBuilder<Postgres> {
     // The tsquery is written out at each use rather than shared through a CTE: the planner
     // can then match it against the GIN indexes, which a CTE's output column hides from it.
-    let mut builder =
-        QueryBuilder::new("WITH title_hits AS (SELECT c.id, ts_rank(c.title_search, ");
-    push_tsquery(&mut builder, query);
-    builder.push(") AS rank FROM conversations c WHERE c.user_id = ").push_bind(user_id);
+    // Candidates carry their vectors, and are ranked only once chosen: ranking every match
+    // before choosing would cost what the candidate limit saves.
+    let mut builder = QueryBuilder::new(
+        "WITH title_hits AS (SELECT c.id, c.title_search FROM conversations c WHERE c.user_id = ",
+    );
+    builder.push_bind(user_id);
     builder.push(" AND c.title_search @@ ");
-    push_tsquery(&mut builder, query);
+    push_tsquery(&mut builder, query, config);
+    builder.push(" ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ").push(TITLE_CANDIDATES);
+
+    // The windows are read in turn and only as far as the LIMIT needs, newest first.
+    builder.push("), message_candidates AS (");
+    let mut until = None;
+    for days in WINDOW_BOUNDS_DAYS {
+        let since = now - Duration::days(days);
+        push_message_window(&mut builder, user_id, query, config, (Some(since), until));
+        builder.push(" UNION ALL ");
+        until = Some(since);
+    }
+    push_message_window(&mut builder, user_id, query, config, (None, until));
+    builder.push(" LIMIT ").push(MESSAGE_CANDIDATES);
+
     builder.push("), message_hits AS (");
-    builder.push("SELECT DISTINCT ON (m.conversation_id) m.conversation_id AS id, ");
-    builder.push("m.id AS message_id, m.content, ts_rank(m.content_search, ");
-    push_tsquery(&mut builder, query);
-    builder.push(") AS rank FROM messages m WHERE m.user_id = ").push_bind(user_id);
-    builder.push(" AND m.content_search @@ ");
-    push_tsquery(&mut builder, query);
-    builder.push(" ORDER BY m.conversation_id, rank DESC, m.created_at DESC, m.id), ");
-    builder.push("hits AS (SELECT COALESCE(t.id, h.id) AS id, ");
-    builder.push("(2 * COALESCE(t.rank, 0) + COALESCE(h.rank, 0))::float8 AS score, ");
+    builder.push("SELECT DISTINCT ON (conversation_id) conversation_id AS id, ");
+    builder.push("id AS message_id, content, ts_rank(content_search, ");
+    push_tsquery(&mut builder, query, config);
+    builder.push(") AS rank FROM message_candidates ");
+    builder.push("ORDER BY conversation_id, rank DESC, created_at DESC, id), ");
+    // Materialized, so that the join below sees the hit's id as a plain column: an expression
+    // such as COALESCE over the two sides could not be matched against the primary key under
+    // row-level security, and the join would read every conversation of the user.
+    builder.push("hits AS MATERIALIZED (SELECT COALESCE(t.id, h.id) AS id, ");
+    builder.push("(2 * COALESCE(ts_rank(t.title_search, ");
+    push_tsquery(&mut builder, query, config);
+    builder.push("), 0) + COALESCE(h.rank, 0))::float8 AS score, ");
     builder.push(
         "h.message_id, h.content FROM title_hits t FULL JOIN message_hits h ON h.id = t.id) ",
     );
     builder.push("SELECT c.*, hits.score, hits.message_id, ");
-    builder.push("ts_headline(conversation_search_config(), COALESCE(hits.content, c.title, ''), ");
-    push_tsquery(&mut builder, query);
+    builder.push(format_args!(
+        "ts_headline('{config}'::regconfig, COALESCE(hits.content, c.title, ''), "
+    ));
+    push_tsquery(&mut builder, query, config);
     builder.push(", '").push(HEADLINE_OPTIONS).push("') AS snippet ");
     builder.push("FROM hits JOIN conversations c ON c.id = hits.id AND c.user_id = ");
     builder.push_bind(user_id).push(" WHERE true");

@@ -1,7 +1,8 @@
 //! The statistics of a user's conversations, computed in one statement.
 //!
-//! The statement reads the caller's conversations three times (grouped counts, the median, the
-//! context values) and probes the indexes once per day of the last 30. Every part filters by
+//! The statement reads running counts that triggers keep per user, never the user's
+//! conversations one by one, so that its cost does not grow with their number; it probes
+//! indexes for the activity times and once per day of the last 30. Every part filters by
 //! user_id, and row-level security applies as to any other statement. docs/querying.md
 //! defines each number and shows how the statement performs.
 
@@ -50,46 +51,63 @@ pub struct ValueCount {
     pub conversations: i64,
 }
 
-/// $1 is the caller, $2 whether deleted conversations count, $3 and $4 the two context keys,
-/// $5 how many values of each key to return.
+/// $1 is the caller, $2 whether deleted conversations count, $3 and $4 the two context keys
+/// (which must be the ones `tracked_context_values()` in the migrations counts), $5 how many
+/// values of each key to return.
 ///
-/// Counts, totals and activity times come from one grouped pass, at most 12 rows (mode by
-/// status), that the later parts add up. The median needs every count, so it has a pass of its
-/// own. Active days are 30 probes of one day each, answered by indexes on (user_id, time)
+/// Nothing here reads a user's conversations one by one: counts, totals and the median come
+/// from the histogram in `conversation_message_counts`, the ranking from
+/// `conversation_context_counts`, both kept current by triggers (see the migration
+/// `conversation_counts`). The activity times are three probes of per-user indexes on a time
+/// column. Active days are 30 probes of one day each, answered by indexes on (user_id, time)
 /// without reading a user's messages: the day bounds are computed as dates in UTC, so that
 /// neither the session's time zone nor daylight saving can stretch a day.
 const STATS_STATEMENT: &str = r#"
-WITH groups AS (
-  SELECT mode, status, ($2 OR status <> 'deleted') AS counted,
-         count(*) AS conversations, sum(message_count)::bigint AS messages,
-         min(created_at) AS first_activity,
-         max(GREATEST(updated_at, last_message_at)) AS latest_activity
-  FROM conversations
-  WHERE user_id = $1
-  GROUP BY mode, status
+WITH histogram AS (
+  SELECT mode, status, message_count, conversations, ($2 OR status <> 'deleted') AS counted
+  FROM conversation_message_counts
+  WHERE user_id = $1 AND conversations > 0
 ),
 totals AS (
   SELECT coalesce(sum(conversations), 0)::bigint AS conversations,
-         coalesce(sum(messages), 0)::bigint AS messages,
-         min(first_activity) AS first_activity,
-         max(latest_activity) AS latest_activity
-  FROM groups
+         coalesce(sum(conversations * message_count), 0)::bigint AS messages
+  FROM histogram
   WHERE counted
 ),
+-- percentile_cont(0.5) read off the histogram: the mean of the values at the two middle
+-- positions (the same one when the number of conversations is odd). The value at position k,
+-- counting from 0, is the smallest count whose running total of conversations exceeds k.
 median AS (
-  SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY message_count) AS messages
-  FROM conversations
-  WHERE user_id = $1 AND ($2 OR status <> 'deleted')
+  SELECT ((min(message_count) FILTER (WHERE reached > (total - 1) / 2)
+         + min(message_count) FILTER (WHERE reached > total / 2)) / 2.0)::float8 AS messages
+  FROM (SELECT message_count,
+               (sum(conversations) OVER (ORDER BY message_count))::bigint AS reached,
+               (sum(conversations) OVER ())::bigint AS total
+        FROM (SELECT message_count, sum(conversations) AS conversations
+              FROM histogram WHERE counted GROUP BY message_count) AS per_count) AS running
+),
+-- The latest activity of a conversation is the later of its updated_at and its last message.
+-- last_activity_at is the last message's time, or the creation time when there is none,
+-- which is never later than updated_at; so the latest of the two per-user maxima below is
+-- the latest activity of all, and each maximum is one probe of an index.
+activity AS (
+  SELECT (SELECT min(created_at) FROM conversations
+          WHERE user_id = $1 AND ($2 OR status <> 'deleted')) AS first_activity,
+         GREATEST(
+           (SELECT max(updated_at) FROM conversations
+            WHERE user_id = $1 AND ($2 OR status <> 'deleted')),
+           (SELECT max(last_activity_at) FROM conversations
+            WHERE user_id = $1 AND ($2 OR status <> 'deleted'))) AS latest_activity
 ),
 by_mode AS (
   SELECT array_agg(mode::text) AS modes, array_agg(conversations) AS counts
   FROM (SELECT mode, sum(conversations)::bigint AS conversations
-        FROM groups WHERE counted GROUP BY mode) AS m
+        FROM histogram WHERE counted GROUP BY mode) AS m
 ),
 by_status AS (
   SELECT array_agg(status::text) AS statuses, array_agg(conversations) AS counts
   FROM (SELECT status, sum(conversations)::bigint AS conversations
-        FROM groups GROUP BY status) AS s
+        FROM histogram GROUP BY status) AS s
 ),
 active_days AS (
   SELECT count(*)::int AS days
@@ -107,30 +125,17 @@ active_days AS (
                 WHERE c.user_id = $1
                   AND c.created_at >= bounds.since AND c.created_at < bounds.until)
 ),
-named AS (
-  SELECT listed.key, listed.value
-  FROM conversations AS c
-  CROSS JOIN LATERAL (
-    SELECT DISTINCT keys.key, element #>> '{}' AS value
-    FROM (VALUES ($3::text), ($4::text)) AS keys (key),
-         jsonb_array_elements(
-           CASE jsonb_typeof(c.context_data -> keys.key)
-             WHEN 'array' THEN c.context_data -> keys.key
-             WHEN 'string' THEN jsonb_build_array(c.context_data -> keys.key)
-             ELSE '[]'::jsonb
-           END) AS element
-    WHERE jsonb_typeof(element) = 'string'
-  ) AS listed
-  WHERE c.user_id = $1 AND ($2 OR c.status <> 'deleted')
-),
 ranked AS (
-  SELECT key, value, count(*) AS conversations,
-         row_number() OVER (PARTITION BY key ORDER BY count(*) DESC, value COLLATE "C") AS rank
-  FROM named
+  SELECT key, value, sum(conversations)::bigint AS conversations,
+         row_number() OVER (PARTITION BY key
+                            ORDER BY sum(conversations) DESC, value COLLATE "C") AS rank
+  FROM conversation_context_counts
+  WHERE user_id = $1 AND ($2 OR NOT deleted) AND key IN ($3, $4)
   GROUP BY key, value
+  HAVING sum(conversations) > 0
 )
 SELECT totals.conversations, totals.messages, median.messages AS median,
-       totals.first_activity, totals.latest_activity,
+       activity.first_activity, activity.latest_activity,
        active_days.days AS active_days,
        coalesce(by_mode.modes, '{}') AS modes,
        coalesce(by_mode.counts, '{}') AS mode_counts,
@@ -144,7 +149,7 @@ SELECT totals.conversations, totals.messages, median.messages AS median,
          AS focuses,
        ARRAY(SELECT conversations FROM ranked WHERE key = $4 AND rank <= $5 ORDER BY rank)
          AS focus_counts
-FROM totals, median, active_days, by_mode, by_status
+FROM totals, median, activity, active_days, by_mode, by_status
 "#;
 
 #[derive(sqlx::FromRow)]

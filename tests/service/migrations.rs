@@ -81,3 +81,29 @@ async fn the_schema_has_the_six_indexes_of_the_spec() {
         assert!(indexes.iter().any(|index| index == spec_index), "{spec_index} in {indexes:?}");
     }
 }
+
+/// Whether the text search and trigram matches are LEAKPROOF, in that order.
+async fn search_matches_leakproof(pool: &PgPool) -> (bool, bool) {
+    sqlx::query_as(
+        "SELECT (SELECT proleakproof FROM pg_proc \
+                 WHERE oid = 'pg_catalog.ts_match_vq(tsvector, tsquery)'::regprocedure), \
+                (SELECT bool_and(proleakproof) FROM pg_proc WHERE proname = 'similarity_op')",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn migrating_as_a_superuser_lets_search_use_its_indexes_under_row_security() {
+    let database = fresh_database().await;
+    let pool = PgPool::connect_with(database).await.unwrap();
+    let migrated = search_matches_leakproof(&pool).await;
+
+    MIGRATOR.undo(&pool, 20261203000008).await.expect("the last migration reverts");
+    let reverted = search_matches_leakproof(&pool).await;
+    pool.close().await;
+
+    assert_eq!(migrated, (true, true));
+    assert_eq!(reverted, (false, false));
+}

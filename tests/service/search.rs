@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use conversation_service::pb;
+use conversation_service::store::TITLE_CANDIDATES;
 use tonic::Code;
 
 use crate::support::{TestApp, TestUser, violated_fields};
@@ -290,4 +291,54 @@ async fn the_listing_filter_narrows_the_hits() {
         .collect();
     assert_eq!(found, [planning.id]);
     assert_eq!(violated_fields(&bad_filter), ["filter"]);
+}
+
+#[tokio::test]
+async fn a_search_ranks_only_the_most_recently_active_title_matches() {
+    let app = TestApp::spawn().await;
+    let mut alice = app.user();
+    let mut oldest_first = Vec::new();
+    for n in 0..TITLE_CANDIDATES + 5 {
+        oldest_first.push(alice.create_titled(&format!("Breakout review {n}")).await.id);
+    }
+
+    let hits = search(&mut alice, "breakout").await.unwrap();
+
+    let found: HashSet<&str> =
+        hits.iter().map(|hit| hit.conversation.as_ref().unwrap().id.as_str()).collect();
+    assert_eq!(found.len(), TITLE_CANDIDATES as usize);
+    let (five_oldest, newest) = oldest_first.split_at(5);
+    assert!(five_oldest.iter().all(|id| !found.contains(id.as_str())));
+    assert!(newest.iter().all(|id| found.contains(id.as_str())));
+}
+
+#[tokio::test]
+async fn matching_messages_months_or_years_old_are_found_when_few_recent_ones_match() {
+    let app = TestApp::spawn().await;
+    let mut alice = app.user();
+    let mut messages = Vec::new();
+    for (title, days_ago) in [("Today", 0), ("Two months ago", 60), ("Last year", 400)] {
+        let conversation = alice.create_titled(title).await;
+        let message = alice.append(&conversation.id, "Overtrading again after a loss").await;
+        messages.push((message.id, days_ago));
+    }
+    // Moving a message's time moves it to the partition of that month, as if it had been
+    // written then (the search reads one window of months at a time).
+    for (id, days_ago) in &messages {
+        sqlx::query(
+            "UPDATE messages SET created_at = created_at - make_interval(days => $2) \
+             WHERE id = $1::uuid",
+        )
+        .bind(id)
+        .bind(days_ago)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    }
+
+    let hits = search(&mut alice, "overtrading").await.unwrap();
+
+    let mut found = titles(&hits);
+    found.sort();
+    assert_eq!(found, ["Last year", "Today", "Two months ago"]);
 }

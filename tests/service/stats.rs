@@ -3,7 +3,9 @@
 //!
 //! Rows are inserted with triggers off (`session_replication_role = replica`), because the
 //! triggers would stamp updated_at with the time of the insert and recount messages, and
-//! these tests need every timestamp and count exactly as written.
+//! these tests need every timestamp and count exactly as written. The per-user running counts
+//! that the statistics read are then rebuilt with `recount_conversations`, as after any bulk
+//! load that bypasses the triggers.
 
 use chrono::{DateTime, Duration, Utc};
 use conversation_service::pb;
@@ -80,6 +82,7 @@ async fn insert(db: &PgPool, user_id: Uuid, conversations: &[Arranged]) {
         }
     }
 
+    sqlx::query("SELECT recount_conversations($1)").bind(user_id).execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -291,4 +294,64 @@ async fn conversations_and_messages_made_through_the_api_today_count_at_once() {
     assert_eq!(stats.median_messages_per_conversation, 1.0, "the mean of 0 and 2");
     assert_eq!(stats.active_days_last_30, 1);
     assert!(at(&stats.latest_activity_time) >= at(&stats.first_activity_time));
+}
+
+/// Rebuilds the user's running counts from their conversations, as an operator would.
+async fn recount(db: &PgPool, user_id: Uuid) {
+    sqlx::query("SELECT recount_conversations($1)").bind(user_id).execute(db).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_running_counts_agree_with_a_recount_after_every_kind_of_change() {
+    let app = TestApp::spawn().await;
+    let mut user = app.user();
+    let with = |instruments: Value, focus: Value| pb::Conversation {
+        context_data: Some(context(json!({
+            "trading_instruments": instruments,
+            "coaching_focus": focus
+        }))),
+        ..Default::default()
+    };
+    let kept = user.create(with(json!(["ES", "NQ", "ES"]), json!("discipline"))).await.id;
+    let archived = user.create(with(json!(["CL"]), json!(["sizing", "patience"]))).await.id;
+    let unarchived = user.create(with(json!(["ES", 7]), json!([]))).await.id;
+    let deleted = user.create(with(json!(["GC"]), json!(["discipline"]))).await.id;
+    let restored = user.create(with(json!(["ZB"]), json!(["journaling"]))).await.id;
+    for (id, messages) in [(&kept, 3), (&archived, 1), (&deleted, 2), (&restored, 4)] {
+        for n in 0..messages {
+            user.append(id, &format!("message {n}")).await;
+        }
+    }
+    user.archive(&archived).await;
+    user.archive(&unarchived).await;
+    let request = pb::UnarchiveConversationRequest { id: unarchived.clone(), etag: String::new() };
+    user.client.unarchive_conversation(request).await.unwrap();
+    user.delete(&deleted).await;
+    user.delete(&restored).await;
+    let request = pb::UndeleteConversationRequest { id: restored.clone(), etag: String::new() };
+    user.client.undelete_conversation(request).await.unwrap();
+    let moved = pb::Conversation {
+        id: kept.clone(),
+        mode: pb::Mode::Planning.into(),
+        context_data: Some(context(json!({"trading_instruments": ["NQ", "6E"]}))),
+        ..Default::default()
+    };
+    let mask = prost_types::FieldMask { paths: vec!["mode".into(), "context_data".into()] };
+    let request =
+        pb::UpdateConversationRequest { conversation: Some(moved), update_mask: Some(mask) };
+    user.client.update_conversation(request).await.unwrap();
+
+    let running = (stats_of(&mut user, false).await, stats_of(&mut user, true).await);
+    recount(&app.db, user.id).await;
+    let recounted = (stats_of(&mut user, false).await, stats_of(&mut user, true).await);
+
+    assert_eq!(running, recounted);
+    let (without_deleted, with_deleted) = running;
+    assert_eq!(without_deleted.total_conversations, 4);
+    assert_eq!(without_deleted.total_messages, 8);
+    assert_eq!(with_deleted.total_messages, 10);
+    assert_eq!(
+        ranked(&without_deleted.top_trading_instruments),
+        [("6E", 1), ("CL", 1), ("ES", 1), ("NQ", 1), ("ZB", 1)]
+    );
 }

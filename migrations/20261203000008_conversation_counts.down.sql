@@ -1,0 +1,10 @@
+DROP TRIGGER IF EXISTS count_context_values_of_changed_conversations ON conversations;
+DROP TRIGGER IF EXISTS count_context_values_of_added_or_removed_conversations ON conversations;
+DROP TRIGGER IF EXISTS count_messages_of_changed_conversations ON conversations;
+DROP TRIGGER IF EXISTS count_messages_of_added_or_removed_conversations ON conversations;
+DROP FUNCTION IF EXISTS recount_conversations(UUID);
+DROP FUNCTION IF EXISTS count_conversation_context_values();
+DROP FUNCTION IF EXISTS count_conversation_messages();
+DROP FUNCTION IF EXISTS tracked_context_values(JSONB);
+DROP TABLE IF EXISTS conversation_context_counts;
+DROP TABLE IF EXISTS conversation_message_counts;
