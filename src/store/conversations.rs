@@ -92,8 +92,17 @@ const GET_CONVERSATION: &str = "conversation_service_get_conversation";
 /// Prepares on a new connection the statements the store would otherwise prepare on first
 /// use, each after a failed first attempt that PostgreSQL logs as an error. The service's
 /// pool runs it for every connection it opens; other pools simply pay the first attempt.
+/// Through PgBouncer the server connection behind a new client connection may have them
+/// already, which is as good.
 pub async fn prepare_connection(connection: &mut sqlx::PgConnection) -> sqlx::Result<()> {
-    sqlx::raw_sql(PREPARE_GET_CONVERSATION).execute(connection).await.map(drop)
+    match sqlx::raw_sql(PREPARE_GET_CONVERSATION).execute(connection).await {
+        Err(sqlx::Error::Database(error))
+            if error.code().as_deref() == Some(super::scope::ALREADY_PREPARED) =>
+        {
+            Ok(())
+        }
+        result => result.map(drop),
+    }
 }
 const PREPARE_GET_CONVERSATION: &str = concat!(
     "PREPARE conversation_service_get_conversation (uuid, uuid) AS SELECT ",

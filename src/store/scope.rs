@@ -33,6 +33,13 @@ impl Scope {
 /// PostgreSQL's code for an EXECUTE of a statement the connection has not prepared.
 const NO_SUCH_PREPARED: &str = "26000";
 
+/// PostgreSQL's code for a PREPARE of a name the connection has prepared already.
+pub(super) const ALREADY_PREPARED: &str = "42P05";
+
+/// How many messages a read may send while it finds its statement missing or present on
+/// whichever server connection a pooler hands it; directly connected, two at most.
+const PREPARE_ATTEMPTS: usize = 4;
+
 /// Whether PostgreSQL may reuse a generic plan of a prepared statement, made without looking
 /// at the values bound to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,8 +86,8 @@ impl Store {
     /// rows.
     ///
     /// The statement is prepared on each connection the first time it is missing there, and
-    /// PostgreSQL keeps its plan for the connection's life; through PgBouncer it is prepared
-    /// again on each server connection it lands on. Only for arguments formatted from typed
+    /// PostgreSQL keeps its plan for the connection's life; through PgBouncer in transaction
+    /// mode it is prepared on each server connection the message lands on. Only for arguments formatted from typed
     /// values (UUIDs, numbers), never from client text: the message carries them as literals.
     pub(super) async fn read_prepared_in_one_round_trip(
         &self,
@@ -91,15 +98,29 @@ impl Store {
         let message = format!("{}; {execute}", self.scope_settings(scope, Planning::Cached));
         let mut connection = self.acquire().await?;
         let run = |message: String| sqlx::raw_sql(AssertSqlSafe(message));
-        let mut rows = match run(message.clone()).fetch_all(&mut *connection).await {
-            Err(sqlx::Error::Database(error))
-                if error.code().as_deref() == Some(NO_SUCH_PREPARED) =>
-            {
-                sqlx::raw_sql(prepare).execute(&mut *connection).await?;
-                run(message).fetch_all(&mut *connection).await?
-            }
-            rows => rows?,
+        let failed_with = |result: &sqlx::Result<Vec<PgRow>>, code: &str| {
+            matches!(result, Err(sqlx::Error::Database(error))
+                if error.code().as_deref() == Some(code))
         };
+
+        // Missing on this connection: prepare it in the same message, so that it lands on the
+        // same server connection even through a pooler. Behind PgBouncer in transaction mode
+        // each message may meet another server connection, one that lacks the statement or
+        // one that has it already, so a few attempts are allowed while they all get it.
+        let mut with_prepare = false;
+        let mut result = Ok(Vec::new());
+        for _ in 0..PREPARE_ATTEMPTS {
+            let sent = if with_prepare { format!("{prepare}; {message}") } else { message.clone() };
+            result = run(sent).fetch_all(&mut *connection).await;
+            if failed_with(&result, NO_SUCH_PREPARED) {
+                with_prepare = true;
+            } else if failed_with(&result, ALREADY_PREPARED) {
+                with_prepare = false;
+            } else {
+                break;
+            }
+        }
+        let mut rows = result?;
 
         // The first row is the one the settings' SELECT returns.
         if rows.is_empty() {
