@@ -22,6 +22,7 @@ mod messages;
 mod migrations;
 mod observability;
 mod outage;
+mod prepared;
 mod rollout;
 mod row_security;
 mod search;
