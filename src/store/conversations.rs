@@ -6,8 +6,10 @@ use tracing::instrument;
 use crate::observability::TracedStatement;
 use uuid::Uuid;
 
+use super::error::has_sqlstate;
 use super::filtering::{push_conversation_filter, push_keyset, push_order_by};
 use super::records::{ConversationRow, conversation_columns};
+use super::scope::ALREADY_PREPARED;
 use super::{ConversationRecord, Scope, Store, StoreError, StoreResult};
 use crate::domain::{
     ContextData, FilterExpression, ListOrder, Mode, Position, RequestId, Status, Title,
@@ -86,8 +88,20 @@ impl Transition {
     }
 }
 
-/// The prepared statement of GetConversation, on each connection that has served one.
-const GET_CONVERSATION: &str = "conversation_service_get_conversation";
+/// The name of GetConversation's prepared statement, on each connection that has served one.
+macro_rules! get_conversation_statement {
+    () => {
+        "conversation_service_get_conversation"
+    };
+}
+
+const PREPARE_GET_CONVERSATION: &str = concat!(
+    "PREPARE ",
+    get_conversation_statement!(),
+    " (uuid, uuid) AS SELECT ",
+    conversation_columns!(),
+    " FROM conversations WHERE user_id = $1 AND id = $2"
+);
 
 /// Prepares on a new connection the statements the store would otherwise prepare on first
 /// use, each after a failed first attempt that PostgreSQL logs as an error. The service's
@@ -96,19 +110,10 @@ const GET_CONVERSATION: &str = "conversation_service_get_conversation";
 /// already, which is as good.
 pub async fn prepare_connection(connection: &mut sqlx::PgConnection) -> sqlx::Result<()> {
     match sqlx::raw_sql(PREPARE_GET_CONVERSATION).execute(connection).await {
-        Err(sqlx::Error::Database(error))
-            if error.code().as_deref() == Some(super::scope::ALREADY_PREPARED) =>
-        {
-            Ok(())
-        }
+        Err(error) if has_sqlstate(&error, ALREADY_PREPARED) => Ok(()),
         result => result.map(drop),
     }
 }
-const PREPARE_GET_CONVERSATION: &str = concat!(
-    "PREPARE conversation_service_get_conversation (uuid, uuid) AS SELECT ",
-    conversation_columns!(),
-    " FROM conversations WHERE user_id = $1 AND id = $2"
-);
 
 impl Store {
     /// Creates a conversation and, on the caller's first write, the caller's user row. With a
@@ -166,7 +171,10 @@ impl Store {
     ) -> StoreResult<ConversationRecord> {
         // The hottest call: one round trip instead of BEGIN, SELECT and COMMIT. Both
         // arguments are UUIDs, so writing them into the message cannot inject anything.
-        let execute = format!("EXECUTE {GET_CONVERSATION}('{}', '{}')", scope.user_id, id);
+        let execute = format!(
+            concat!("EXECUTE ", get_conversation_statement!(), "('{}', '{}')"),
+            scope.user_id, id
+        );
         let rows = self
             .read_prepared_in_one_round_trip(scope, PREPARE_GET_CONVERSATION, &execute)
             .traced("SELECT conversations")

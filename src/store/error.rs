@@ -72,3 +72,8 @@ impl From<sqlx::Error> for StoreError {
 fn is_unavailable(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }
+
+/// Whether `error` is PostgreSQL's error with the SQLSTATE `code`.
+pub(super) fn has_sqlstate(error: &sqlx::Error, code: &str) -> bool {
+    matches!(error, sqlx::Error::Database(database) if database.code().as_deref() == Some(code))
+}

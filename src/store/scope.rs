@@ -6,6 +6,7 @@
 //! caller's identity into the next caller's work. The same transaction gets the statement
 //! timeout left by the caller's deadline.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use sqlx::pool::PoolConnection;
@@ -13,6 +14,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, Postgres, SqlSafeStr, Transaction};
 use uuid::Uuid;
 
+use super::error::has_sqlstate;
 use super::{Store, StoreResult};
 use crate::observability::{TracedStatement, WaitingForConnection};
 
@@ -87,21 +89,18 @@ impl Store {
     ///
     /// The statement is prepared on each connection the first time it is missing there, and
     /// PostgreSQL keeps its plan for the connection's life; through PgBouncer in transaction
-    /// mode it is prepared on each server connection the message lands on. Only for arguments formatted from typed
-    /// values (UUIDs, numbers), never from client text: the message carries them as literals.
+    /// mode it is prepared on each server connection the message lands on. Only for arguments
+    /// formatted from typed values (UUIDs, numbers), never from client text: the message
+    /// carries them as literals.
     pub(super) async fn read_prepared_in_one_round_trip(
         &self,
         scope: &Scope,
         prepare: &'static str,
         execute: &str,
     ) -> StoreResult<Vec<PgRow>> {
-        let message = format!("{}; {execute}", self.scope_settings(scope, Planning::Cached));
+        let message: Arc<str> =
+            format!("{}; {execute}", self.scope_settings(scope, Planning::Cached)).into();
         let mut connection = self.acquire().await?;
-        let run = |message: String| sqlx::raw_sql(AssertSqlSafe(message));
-        let failed_with = |result: &sqlx::Result<Vec<PgRow>>, code: &str| {
-            matches!(result, Err(sqlx::Error::Database(error))
-                if error.code().as_deref() == Some(code))
-        };
 
         // Missing on this connection: prepare it in the same message, so that it lands on the
         // same server connection even through a pooler. Behind PgBouncer in transaction mode
@@ -110,14 +109,16 @@ impl Store {
         let mut with_prepare = false;
         let mut result = Ok(Vec::new());
         for _ in 0..PREPARE_ATTEMPTS {
-            let sent = if with_prepare { format!("{prepare}; {message}") } else { message.clone() };
-            result = run(sent).fetch_all(&mut *connection).await;
-            if failed_with(&result, NO_SUCH_PREPARED) {
-                with_prepare = true;
-            } else if failed_with(&result, ALREADY_PREPARED) {
-                with_prepare = false;
+            let sent = if with_prepare {
+                format!("{prepare}; {message}").into()
             } else {
-                break;
+                Arc::clone(&message)
+            };
+            result = sqlx::raw_sql(AssertSqlSafe(sent)).fetch_all(&mut *connection).await;
+            match &result {
+                Err(error) if has_sqlstate(error, NO_SUCH_PREPARED) => with_prepare = true,
+                Err(error) if has_sqlstate(error, ALREADY_PREPARED) => with_prepare = false,
+                _ => break,
             }
         }
         let mut rows = result?;
