@@ -25,14 +25,29 @@ struct Sample {
     postgres: f64,
 }
 
-/// The pid's parent and its user plus system time, from `/proc/<pid>/stat`.
-fn parent_and_seconds(pid: &str) -> Option<(u32, f64)> {
+/// What `/proc/<pid>/stat` says of a process's time.
+struct ProcessTimes {
+    parent: u32,
+    /// User plus system seconds of the process itself.
+    own: f64,
+    /// User plus system seconds of its children that ended and that it has waited for.
+    ended_children: f64,
+}
+
+fn times_of(pid: &str) -> Option<ProcessTimes> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name, field 2, is in parentheses and may hold spaces: count from after it.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let parent = fields.get(1)?.parse().ok()?;
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some((parent, ticks / TICKS_PER_SECOND))
+    let seconds = |first: usize| -> Option<f64> {
+        let ticks =
+            fields.get(first)?.parse::<f64>().ok()? + fields.get(first + 1)?.parse::<f64>().ok()?;
+        Some(ticks / TICKS_PER_SECOND)
+    };
+    Some(ProcessTimes {
+        parent: fields.get(1)?.parse().ok()?,
+        own: seconds(11)?,
+        ended_children: seconds(13)?,
+    })
 }
 
 /// Processor seconds a process has used, or it and its children when `tree` (for the
@@ -41,22 +56,16 @@ pub fn seconds_used(pid: u32, tree: bool) -> f64 {
     if tree { seconds_of_tree(pid) } else { seconds_of(pid) }
 }
 
-fn ended_children_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(13)?.parse::<f64>().ok()? + fields.get(14)?.parse::<f64>().ok()?;
-    Some(ticks / TICKS_PER_SECOND)
-}
-
 fn seconds_of(pid: u32) -> f64 {
-    parent_and_seconds(&pid.to_string()).map_or(0.0, |(_, seconds)| seconds)
+    times_of(&pid.to_string()).map_or(0.0, |times| times.own)
 }
 
 /// The postmaster's time and that of its children: the backends, one per connection, and the
 /// background processes, those still running and those that ended (whose time the kernel adds
 /// to the postmaster's "children" fields once it has waited for them).
 fn seconds_of_tree(postmaster: u32) -> f64 {
-    let mut total = seconds_of(postmaster) + ended_children_seconds(postmaster).unwrap_or(0.0);
+    let Some(root) = times_of(&postmaster.to_string()) else { return 0.0 };
+    let mut total = root.own + root.ended_children;
     let Ok(entries) = std::fs::read_dir("/proc") else { return total };
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -64,10 +73,10 @@ fn seconds_of_tree(postmaster: u32) -> f64 {
         else {
             continue;
         };
-        if let Some((parent, seconds)) = parent_and_seconds(pid)
-            && parent == postmaster
+        if let Some(times) = times_of(pid)
+            && times.parent == postmaster
         {
-            total += seconds;
+            total += times.own;
         }
     }
     total

@@ -242,14 +242,7 @@ impl Target {
             ..Default::default()
         };
         let request = self.request(message, token);
-        let mut pages = self
-            .client()
-            .list_conversations(request)
-            .await
-            .map_err(|status| status.code())?
-            .into_inner();
-        while pages.message().await.map_err(|status| status.code())?.is_some() {}
-        Ok(())
+        read_every_page(self.client().list_conversations(request).await).await
     }
 
     async fn search(&self, token: &MetadataValue<Ascii>, rng: &mut SmallRng) -> CallResult {
@@ -260,14 +253,7 @@ impl Target {
             ..Default::default()
         };
         let request = self.request(message, token);
-        let mut pages = self
-            .client()
-            .search_conversations(request)
-            .await
-            .map_err(|status| status.code())?
-            .into_inner();
-        while pages.message().await.map_err(|status| status.code())?.is_some() {}
-        Ok(())
+        read_every_page(self.client().search_conversations(request).await).await
     }
 
     async fn stats(&self, token: &MetadataValue<Ascii>) -> CallResult {
@@ -321,6 +307,15 @@ impl Target {
             Err(_) => false,
         }
     }
+}
+
+/// A streamed call succeeds once every page it sends has been read.
+async fn read_every_page<T>(
+    response: Result<tonic::Response<tonic::Streaming<T>>, tonic::Status>,
+) -> CallResult {
+    let mut pages = response.map_err(|status| status.code())?.into_inner();
+    while pages.message().await.map_err(|status| status.code())?.is_some() {}
+    Ok(())
 }
 
 /// A JSON object as a protobuf `Struct`; anything else becomes an empty one.

@@ -24,9 +24,7 @@ pub use error::StoreError;
 pub use messages::NewMessage;
 pub use records::{ConversationRecord, MessageRecord};
 pub use scope::Scope;
-pub use search::{
-    MESSAGE_CANDIDATES, SearchConfig, SearchHit, SearchMode, SearchQuery, TITLE_CANDIDATES,
-};
+pub use search::{SearchConfig, SearchHit, SearchMode, SearchQuery, TITLE_CANDIDATES};
 pub use stats::{ConversationStatsRecord, ValueCount};
 
 pub type StoreResult<T> = Result<T, StoreError>;
