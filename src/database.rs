@@ -183,7 +183,8 @@ pub fn pool_options(settings: &Settings) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(settings.db_max_connections)
         .acquire_timeout(settings.db_acquire_timeout)
-        // sqlx already pings every connection when a call gives it back, so a ping when the
+        // A connection reaches the next call either straight from a call that finished with
+        // it (src/store/lease.rs) or through sqlx's release, which pings it; a ping when the
         // next call takes it would only cost a round trip per call. A connection that died
         // while idle fails its next call with UNAVAILABLE, which callers retry, and is closed.
         .test_before_acquire(false)

@@ -105,7 +105,7 @@ pub async fn serve(
         config.health_interval,
     ));
     background.0.push(maintain_message_partitions(config.store.clone()));
-    background.0.push(observability::sample_pool(config.store.pool().clone()));
+    background.0.push(observability::sample_pool(config.store.clone()));
 
     if config.trust_user_id_header {
         tracing::warn!(
@@ -193,7 +193,7 @@ pub async fn serve(
     // Give the last connections their lingering close, so that clients read every frame.
     lingering.close();
     let _ = tokio::time::timeout(LINGERING_BOUND, lingering.wait()).await;
-    store_to_close.close_ping_connection().await;
+    store_to_close.close().await;
     tracing::info!("server stopped");
     Ok(())
 }

@@ -4,22 +4,24 @@
 
 use std::time::Duration;
 
-use sqlx::PgPool;
 use tokio::task::JoinHandle;
+
+use crate::store::Store;
 
 use super::metrics::{POOL_ACQUIRE_TIMEOUTS, POOL_CONNECTIONS, POOL_MAX_CONNECTIONS, POOL_WAITING};
 
 const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Samples the pool every second until the returned task is aborted.
-pub fn sample_pool(pool: PgPool) -> JoinHandle<()> {
+pub fn sample_pool(store: Store) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(SAMPLE_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
+            let pool = store.pool();
             let size = pool.size() as f64;
-            let idle = pool.num_idle() as f64;
+            let idle = store.idle_connections() as f64;
             metrics::gauge!(POOL_CONNECTIONS, "state" => "idle").set(idle);
             metrics::gauge!(POOL_CONNECTIONS, "state" => "in_use").set((size - idle).max(0.0));
             metrics::gauge!(POOL_MAX_CONNECTIONS).set(pool.options().get_max_connections());

@@ -6,16 +6,20 @@
 mod conversations;
 mod error;
 mod filtering;
+mod lease;
 mod messages;
 mod records;
 mod scope;
 mod search;
 mod stats;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use lease::WarmConnections;
 
 pub use conversations::{
     ConversationChanges, ConversationFilter, NewConversation, Transition, prepare_connection,
@@ -40,6 +44,8 @@ pub struct Store {
     /// that queued behind busy calls would time out under load and take a healthy replica out
     /// of service just when it is needed most.
     ping_pool: PgPool,
+    /// Connections that calls left for the next call, shared by every clone.
+    warm: Arc<WarmConnections>,
     statement_timeout: Duration,
     search_config: SearchConfig,
 }
@@ -52,6 +58,7 @@ impl Store {
         Self {
             pool,
             ping_pool,
+            warm: WarmConnections::new(),
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             search_config: SearchConfig::default(),
         }
@@ -73,6 +80,12 @@ impl Store {
         &self.pool
     }
 
+    /// How many of the pool's connections wait for a call. sqlx's pool counts only the ones
+    /// it holds itself; the store keeps recently used ones apart, checked out of it.
+    pub fn idle_connections(&self) -> usize {
+        self.pool.num_idle() + self.warm.idle_count()
+    }
+
     /// Answers whether PostgreSQL answers a trivial query within `timeout`.
     pub async fn ping(&self, timeout: Duration) -> StoreResult<()> {
         let query = sqlx::query("SELECT 1").execute(&self.ping_pool);
@@ -82,19 +95,23 @@ impl Store {
         }
     }
 
-    /// Closes the connection that [`Store::ping`] keeps; the pool of calls is the owner's to
-    /// close.
-    pub async fn close_ping_connection(&self) {
+    /// Gives every connection the store keeps back to the pool and closes the one that
+    /// [`Store::ping`] uses, so that closing the pool, which is the owner's to do, waits only
+    /// for calls still running.
+    pub async fn close(&self) {
+        self.warm.close();
         self.ping_pool.close().await;
     }
 
     /// Creates the message partitions of this month and the next `months_ahead`, so that new
     /// messages never land in the default partition.
     pub async fn ensure_message_partitions(&self, months_ahead: i32) -> StoreResult<()> {
+        let mut connection = self.acquire().await?;
         sqlx::query("SELECT ensure_message_partitions($1)")
             .bind(months_ahead)
-            .execute(&self.pool)
+            .execute(&mut *connection)
             .await?;
+        connection.release();
         Ok(())
     }
 }

@@ -6,15 +6,17 @@
 //! caller's identity into the next caller's work. The same transaction gets the statement
 //! timeout left by the caller's deadline.
 
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Instant;
 
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
-use sqlx::{AssertSqlSafe, Postgres, SqlSafeStr, Transaction};
+use sqlx::{AssertSqlSafe, Database, PgConnection, Postgres, SqlSafeStr};
+use sqlx_core::transaction::TransactionManager;
 use uuid::Uuid;
 
 use super::error::has_sqlstate;
+use super::lease::Lease;
 use super::{Store, StoreResult};
 use crate::observability::{TracedStatement, WaitingForConnection};
 
@@ -55,7 +57,7 @@ enum Planning {
 
 impl Store {
     /// Begins a transaction scoped to `scope`, in one round trip.
-    pub(super) async fn begin(&self, scope: &Scope) -> StoreResult<Transaction<'static, Postgres>> {
+    pub(super) async fn begin(&self, scope: &Scope) -> StoreResult<ScopedTransaction> {
         self.begin_planned(scope, Planning::Cached).await
     }
 
@@ -64,7 +66,7 @@ impl Store {
     pub(super) async fn begin_planning_each_statement(
         &self,
         scope: &Scope,
-    ) -> StoreResult<Transaction<'static, Postgres>> {
+    ) -> StoreResult<ScopedTransaction> {
         self.begin_planned(scope, Planning::EachStatement).await
     }
 
@@ -72,11 +74,59 @@ impl Store {
         &self,
         scope: &Scope,
         planning: Planning,
-    ) -> StoreResult<Transaction<'static, Postgres>> {
+    ) -> StoreResult<ScopedTransaction> {
         let statement = format!("BEGIN; {}", self.scope_settings(scope, planning));
-        let connection = self.acquire().await?;
-        let begin = Transaction::begin(connection, Some(AssertSqlSafe(statement).into_sql_str()));
-        Ok(begin.traced("BEGIN").await?)
+        let mut lease = self.acquire().await?;
+        let begin = Manager::begin(&mut lease, Some(AssertSqlSafe(statement).into_sql_str()));
+        begin.traced("BEGIN").await?;
+        Ok(ScopedTransaction { lease: Some(lease) })
+    }
+}
+
+type Manager = <Postgres as Database>::TransactionManager;
+
+/// A transaction scoped to one caller, on a connection lent to it. Committed, it leaves the
+/// connection warm for the next call; dropped while open (an error, a cancelled call), it
+/// queues a ROLLBACK, which sqlx's release of the connection sends before anyone reuses it.
+/// It does what sqlx's own `Transaction` does, except that a `Transaction` that owns its
+/// connection can only give it back through sqlx's release and its round trip.
+#[derive(Debug)]
+pub(super) struct ScopedTransaction {
+    lease: Option<Lease>,
+}
+
+impl ScopedTransaction {
+    pub(super) async fn commit(mut self) -> Result<(), sqlx::Error> {
+        // On an error or a cancellation the transaction is still counted open on the
+        // connection, and dropping `self` rolls it back.
+        Manager::commit(&mut self).await?;
+
+        if let Some(lease) = self.lease.take() {
+            lease.release();
+        }
+        Ok(())
+    }
+}
+
+impl Deref for ScopedTransaction {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        self.lease.as_ref().expect("an open transaction holds its connection")
+    }
+}
+
+impl DerefMut for ScopedTransaction {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        self.lease.as_mut().expect("an open transaction holds its connection")
+    }
+}
+
+impl Drop for ScopedTransaction {
+    fn drop(&mut self) {
+        if let Some(lease) = &mut self.lease {
+            Manager::start_rollback(lease);
+        }
     }
 }
 
@@ -122,6 +172,7 @@ impl Store {
             }
         }
         let mut rows = result?;
+        connection.release();
 
         // The first row is the one the settings' SELECT returns.
         if rows.is_empty() {
@@ -155,11 +206,12 @@ impl Store {
         )
     }
 
-    /// A pooled connection. Only the wait for a free one counts as waiting; the round trip
-    /// that follows is work, and counting it would show a busy pool as a saturated one.
-    async fn acquire(&self) -> StoreResult<PoolConnection<Postgres>> {
+    /// A connection lent to one call. Only the wait for a free one counts as waiting; the
+    /// round trip that follows is work, and counting it would show a busy pool as a saturated
+    /// one.
+    pub(super) async fn acquire(&self) -> StoreResult<Lease> {
         let waiting = WaitingForConnection::start();
-        match self.pool.acquire().await {
+        match self.warm.lease(&self.pool).await {
             Ok(connection) => Ok(connection),
             Err(error) => {
                 if let sqlx::Error::PoolTimedOut = error {

@@ -8,6 +8,7 @@ mod support;
 mod authorization;
 mod bad_input;
 mod concurrency;
+mod connections;
 mod conversations;
 mod credentials;
 mod filtering;
