@@ -2,10 +2,10 @@
 //!
 //! sqlx pings every connection given back to its pool (a Sync message and its ReadyForQuery)
 //! because a call cancelled in the middle of a statement can leave a reply unread on it. That
-//! ping is a round trip per call; without it a GetConversation costs a fifth less processor
-//! time in the service and a sixth less in PostgreSQL. A call whose statements all finished
-//! knows its connection is idle, so it leaves the connection here, still checked out of sqlx's
-//! pool, and the next call takes it at once.
+//! ping is a round trip per call: without it a GetConversation cost the service and PostgreSQL
+//! a tenth to a fifth less processor time in the benchmarks (docs/benchmarks.md). A call whose
+//! statements all finished knows its connection is idle, so it leaves the connection here,
+//! still checked out of sqlx's pool, and the next call takes it at once.
 //!
 //! Everything else goes back through sqlx's own release, with its ping, its rollback of an
 //! unfinished transaction, its maximum lifetime and its idle count: a call that failed or was
@@ -60,9 +60,9 @@ pub(super) struct Lease {
 }
 
 impl WarmConnections {
-    /// Starts returning connections left idle too long to `pool`, until the last handle on
-    /// these connections is gone. Outside a Tokio runtime nothing sweeps them, and only calls
-    /// return them.
+    /// Starts giving connections left idle too long back to sqlx's pool, until the last handle
+    /// on these connections is gone. Outside a Tokio runtime nothing sweeps them, and only
+    /// calls give them back.
     pub(super) fn new() -> Arc<Self> {
         let warm = Arc::new(Self::default());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
