@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres};
 
+use crate::observability::WaitingForConnection;
+
 /// How long a connection may pass from call to call before it goes back through sqlx's pool,
 /// which closes it once it outlives the pool's maximum lifetime.
 const HOLD_LIMIT: Duration = Duration::from_secs(1);
@@ -54,7 +56,7 @@ struct Warm {
 /// [`Lease::release`], called once the call's last statement has finished, leaves it warm.
 #[derive(Debug)]
 pub(super) struct Lease {
-    connection: Option<PoolConnection<Postgres>>,
+    connection: PoolConnection<Postgres>,
     taken_from_pool: Instant,
     warm: Arc<WarmConnections>,
 }
@@ -71,7 +73,8 @@ impl WarmConnections {
         warm
     }
 
-    /// A connection for one call: a warm one if there is one, else one from `pool`.
+    /// A connection for one call: a warm one if there is one, else one from `pool`. Only the
+    /// wait for `pool` counts in the pool's metrics as waiting.
     pub(super) async fn lease(self: &Arc<Self>, pool: &PgPool) -> Result<Lease, sqlx::Error> {
         if let Some(lease) = self.take() {
             return Ok(lease);
@@ -80,12 +83,20 @@ impl WarmConnections {
         // Counted as waiting before looking again, so that a connection left here after this
         // look goes to sqlx's pool, which hands it to this call, instead of waiting here while
         // this call waits there.
-        let _waiting = WaitingForPool::start(self);
+        let waiting = WaitingForConnection::start();
+        let _counted = WaitingForPool::start(self);
         if let Some(lease) = self.take() {
             return Ok(lease);
         }
-        let connection = pool.acquire().await?;
-        Ok(self.lent(connection, Instant::now()))
+        match pool.acquire().await {
+            Ok(connection) => Ok(self.lent(connection, Instant::now())),
+            Err(error) => {
+                if let sqlx::Error::PoolTimedOut = error {
+                    waiting.timed_out();
+                }
+                Err(error)
+            }
+        }
     }
 
     /// How many connections wait here for a call.
@@ -110,40 +121,28 @@ impl WarmConnections {
     }
 
     fn lent(self: &Arc<Self>, connection: PoolConnection<Postgres>, taken: Instant) -> Lease {
-        Lease { connection: Some(connection), taken_from_pool: taken, warm: Arc::clone(self) }
+        Lease { connection, taken_from_pool: taken, warm: Arc::clone(self) }
     }
 
     fn keep(&self, connection: PoolConnection<Postgres>, taken_from_pool: Instant) {
-        let returned = {
-            let mut idle = self.lock();
-            if idle.closed {
-                Some(connection)
-            } else {
-                let idle_since = Instant::now();
-                idle.connections.push(Warm { connection, taken_from_pool, idle_since });
-                // Looked at after the push, under the lock that a waiting call's second look
-                // takes: either that look finds this connection, or this sees the call waiting.
-                if self.waiting_for_pool.load(Ordering::SeqCst) > 0 {
-                    idle.connections.pop().map(|warm| warm.connection)
-                } else {
-                    None
-                }
-            }
-        };
-        drop(returned);
+        let mut idle = self.lock();
+        // Looked at under the lock that a waiting call's second look takes: either that look
+        // finds this connection, or this sees the call counted and leaves the connection to
+        // sqlx's pool, which hands it over.
+        if idle.closed || self.waiting_for_pool.load(Ordering::SeqCst) > 0 {
+            drop(idle);
+            drop(connection);
+            return;
+        }
+        let idle_since = Instant::now();
+        idle.connections.push(Warm { connection, taken_from_pool, idle_since });
     }
 
     /// Gives the connections idle for longer than [`IDLE_LIMIT`] back to sqlx's pool.
     fn return_idle(&self) {
         let now = Instant::now();
-        let stale: Vec<Warm> = {
-            let mut idle = self.lock();
-            let (stale, fresh) = std::mem::take(&mut idle.connections)
-                .into_iter()
-                .partition(|warm| now.duration_since(warm.idle_since) >= IDLE_LIMIT);
-            idle.connections = fresh;
-            stale
-        };
+        let is_stale = |warm: &mut Warm| now.duration_since(warm.idle_since) >= IDLE_LIMIT;
+        let stale: Vec<Warm> = self.lock().connections.extract_if(.., is_stale).collect();
         drop(stale);
     }
 
@@ -183,12 +182,11 @@ async fn sweep(warm: Weak<WarmConnections>) {
 impl Lease {
     /// Leaves the connection warm for the next call. Only for a connection whose statements
     /// have all finished, with no transaction open.
-    pub(super) fn release(mut self) {
-        let Some(connection) = self.connection.take() else { return };
+    pub(super) fn release(self) {
         if self.taken_from_pool.elapsed() >= HOLD_LIMIT {
-            drop(connection);
+            drop(self.connection);
         } else {
-            self.warm.keep(connection, self.taken_from_pool);
+            self.warm.keep(self.connection, self.taken_from_pool);
         }
     }
 }
@@ -197,12 +195,12 @@ impl Deref for Lease {
     type Target = PgConnection;
 
     fn deref(&self) -> &PgConnection {
-        self.connection.as_ref().expect("a lease holds its connection until released")
+        &self.connection
     }
 }
 
 impl DerefMut for Lease {
     fn deref_mut(&mut self) -> &mut PgConnection {
-        self.connection.as_mut().expect("a lease holds its connection until released")
+        &mut self.connection
     }
 }

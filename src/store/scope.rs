@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::error::has_sqlstate;
 use super::lease::Lease;
 use super::{Store, StoreResult};
-use crate::observability::{TracedStatement, WaitingForConnection};
+use crate::observability::TracedStatement;
 
 /// The caller and the time its statements may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,19 +206,8 @@ impl Store {
         )
     }
 
-    /// A connection lent to one call. Only the wait for a free one counts as waiting; the
-    /// round trip that follows is work, and counting it would show a busy pool as a saturated
-    /// one.
+    /// A connection lent to one call.
     pub(super) async fn acquire(&self) -> StoreResult<Lease> {
-        let waiting = WaitingForConnection::start();
-        match self.warm.lease(&self.pool).await {
-            Ok(connection) => Ok(connection),
-            Err(error) => {
-                if let sqlx::Error::PoolTimedOut = error {
-                    waiting.timed_out();
-                }
-                Err(error.into())
-            }
-        }
+        Ok(self.warm.lease(&self.pool).await?)
     }
 }
