@@ -188,7 +188,6 @@ pub fn pool_options(settings: &Settings) -> PgPoolOptions {
         // next call takes it would only cost a round trip per call. A connection that died
         // while idle fails its next call with UNAVAILABLE, which callers retry, and is closed.
         .test_before_acquire(false)
-        .after_connect(|connection, _| Box::pin(crate::store::prepare_connection(connection)))
 }
 
 /// Creates the runtime role when it is missing: able to log in, and nothing more.

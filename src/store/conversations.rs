@@ -1,15 +1,13 @@
 //! Statements on the `conversations` table.
 
-use sqlx::{FromRow, Postgres, QueryBuilder, types::Json};
+use sqlx::{Postgres, QueryBuilder, types::Json};
 use tracing::instrument;
 
 use crate::observability::TracedStatement;
 use uuid::Uuid;
 
-use super::error::has_sqlstate;
 use super::filtering::{push_conversation_filter, push_keyset, push_order_by};
 use super::records::{ConversationRow, conversation_columns};
-use super::scope::ALREADY_PREPARED;
 use super::{ConversationRecord, Scope, Store, StoreError, StoreResult};
 use crate::domain::{
     ContextData, FilterExpression, ListOrder, Mode, Position, RequestId, Status, Title,
@@ -88,33 +86,6 @@ impl Transition {
     }
 }
 
-/// The name of GetConversation's prepared statement, on each connection that has served one.
-macro_rules! get_conversation_statement {
-    () => {
-        "conversation_service_get_conversation"
-    };
-}
-
-const PREPARE_GET_CONVERSATION: &str = concat!(
-    "PREPARE ",
-    get_conversation_statement!(),
-    " (uuid, uuid) AS SELECT ",
-    conversation_columns!(),
-    " FROM conversations WHERE user_id = $1 AND id = $2"
-);
-
-/// Prepares on a new connection the statements the store would otherwise prepare on first
-/// use, each after a failed first attempt that PostgreSQL logs as an error. The service's
-/// pool runs it for every connection it opens; other pools simply pay the first attempt.
-/// Through PgBouncer the server connection behind a new client connection may have them
-/// already, which is as good.
-pub async fn prepare_connection(connection: &mut sqlx::PgConnection) -> sqlx::Result<()> {
-    match sqlx::raw_sql(PREPARE_GET_CONVERSATION).execute(connection).await {
-        Err(error) if has_sqlstate(&error, ALREADY_PREPARED) => Ok(()),
-        result => result.map(drop),
-    }
-}
-
 impl Store {
     /// Creates a conversation and, on the caller's first write, the caller's user row. With a
     /// request id seen before, returns the conversation that request created.
@@ -169,18 +140,20 @@ impl Store {
         scope: &Scope,
         id: Uuid,
     ) -> StoreResult<ConversationRecord> {
-        // The hottest call: one round trip instead of BEGIN, SELECT and COMMIT. Both
-        // arguments are UUIDs, so writing them into the message cannot inject anything.
-        let execute = format!(
-            concat!("EXECUTE ", get_conversation_statement!(), "('{}', '{}')"),
-            scope.user_id, id
-        );
-        let rows = self
-            .read_prepared_in_one_round_trip(scope, PREPARE_GET_CONVERSATION, &execute)
+        // The hottest call: one statement that sets the caller and reads the row (migration
+        // 20261204000001), where BEGIN, SELECT and COMMIT would be three round trips.
+        let sql = concat!("SELECT ", conversation_columns!(), " FROM get_conversation($1, $2, $3)");
+        let mut connection = self.acquire().await?;
+        let row: Option<ConversationRow> = sqlx::query_as(sql)
+            .bind(scope.user_id)
+            .bind(id)
+            .bind(self.timeout_ms(scope))
+            .fetch_optional(&mut *connection)
             .traced("SELECT conversations")
             .await?;
-        let row = rows.first().ok_or(StoreError::NotFound)?;
-        ConversationRow::from_row(row)?.try_into()
+        connection.release();
+
+        row.ok_or(StoreError::NotFound)?.try_into()
     }
 
     /// Applies `changes` in one statement. Switching to another mode also records the time of

@@ -29,7 +29,7 @@ pub enum StoreError {
     Conflict,
 
     /// A statement outlived the caller's deadline or the statement timeout and was
-    /// cancelled; becomes DEADLINE_EXCEEDED.
+    /// cancelled, or waited for a lock that long; becomes DEADLINE_EXCEEDED.
     #[error("statement timed out")]
     TimedOut,
 
@@ -55,7 +55,9 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(database) => match database.code().as_deref() {
                 Some(code) if is_unavailable(code) => Self::Unavailable(error.to_string()),
                 Some("40001" | "40P01") => Self::Conflict,
-                Some("57014") => Self::TimedOut,
+                // A statement cancelled by statement_timeout, or a lock wait that outlasted
+                // lock_timeout; the store sets both from the caller's deadline.
+                Some("57014" | "55P03") => Self::TimedOut,
                 // Raised only when a referenced parent row is missing: a key of a user who
                 // has no row yet, so nothing of theirs exists either.
                 Some("23503") => Self::NotFound,
@@ -71,9 +73,4 @@ impl From<sqlx::Error> for StoreError {
 /// connections).
 fn is_unavailable(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
-}
-
-/// Whether `error` is PostgreSQL's error with the SQLSTATE `code`.
-pub(super) fn has_sqlstate(error: &sqlx::Error, code: &str) -> bool {
-    matches!(error, sqlx::Error::Database(database) if database.code().as_deref() == Some(code))
 }

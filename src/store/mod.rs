@@ -21,9 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use lease::WarmConnections;
 
-pub use conversations::{
-    ConversationChanges, ConversationFilter, NewConversation, Transition, prepare_connection,
-};
+pub use conversations::{ConversationChanges, ConversationFilter, NewConversation, Transition};
 pub use error::StoreError;
 pub use messages::NewMessage;
 pub use records::{ConversationRecord, MessageRecord};

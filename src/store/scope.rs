@@ -7,15 +7,12 @@
 //! timeout left by the caller's deadline.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
 use std::time::Instant;
 
-use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, Database, PgConnection, Postgres, SqlSafeStr};
 use sqlx_core::transaction::TransactionManager;
 use uuid::Uuid;
 
-use super::error::has_sqlstate;
 use super::lease::Lease;
 use super::{Store, StoreResult};
 use crate::observability::TracedStatement;
@@ -33,16 +30,6 @@ impl Scope {
         Self { user_id, deadline: None }
     }
 }
-
-/// PostgreSQL's code for an EXECUTE of a statement the connection has not prepared.
-const NO_SUCH_PREPARED: &str = "26000";
-
-/// PostgreSQL's code for a PREPARE of a name the connection has prepared already.
-pub(super) const ALREADY_PREPARED: &str = "42P05";
-
-/// How many messages a read may send while it finds its statement missing or present on
-/// whichever server connection a pooler hands it; directly connected, two at most.
-const PREPARE_ATTEMPTS: usize = 4;
 
 /// Whether PostgreSQL may reuse a generic plan of a prepared statement, made without looking
 /// at the values bound to it.
@@ -131,64 +118,9 @@ impl Drop for ScopedTransaction {
 }
 
 impl Store {
-    /// Runs `execute`, an `EXECUTE` of the prepared statement that `prepare` creates, in a
-    /// single round trip: the scope's settings and the statement go to PostgreSQL as one
-    /// message, which runs them as one implicit transaction, so the settings end with it. A
-    /// BEGIN, the statement and a COMMIT would be three round trips. Returns the statement's
-    /// rows.
-    ///
-    /// The statement is prepared on each connection the first time it is missing there, and
-    /// PostgreSQL keeps its plan for the connection's life; through PgBouncer in transaction
-    /// mode it is prepared on each server connection the message lands on. Only for arguments
-    /// formatted from typed values (UUIDs, numbers), never from client text: the message
-    /// carries them as literals.
-    pub(super) async fn read_prepared_in_one_round_trip(
-        &self,
-        scope: &Scope,
-        prepare: &'static str,
-        execute: &str,
-    ) -> StoreResult<Vec<PgRow>> {
-        let message: Arc<str> =
-            format!("{}; {execute}", self.scope_settings(scope, Planning::Cached)).into();
-        let mut connection = self.acquire().await?;
-
-        // Missing on this connection: prepare it in the same message, so that it lands on the
-        // same server connection even through a pooler. Behind PgBouncer in transaction mode
-        // each message may meet another server connection, one that lacks the statement or
-        // one that has it already, so a few attempts are allowed while they all get it.
-        let mut with_prepare = false;
-        let mut result = Ok(Vec::new());
-        for _ in 0..PREPARE_ATTEMPTS {
-            let sent = if with_prepare {
-                format!("{prepare}; {message}").into()
-            } else {
-                Arc::clone(&message)
-            };
-            result = sqlx::raw_sql(AssertSqlSafe(sent)).fetch_all(&mut *connection).await;
-            match &result {
-                Err(error) if has_sqlstate(error, NO_SUCH_PREPARED) => with_prepare = true,
-                Err(error) if has_sqlstate(error, ALREADY_PREPARED) => with_prepare = false,
-                _ => break,
-            }
-        }
-        let mut rows = result?;
-        connection.release();
-
-        // The first row is the one the settings' SELECT returns.
-        if rows.is_empty() {
-            return Err(sqlx::Error::Protocol("the scope settings returned no row".into()).into());
-        }
-        rows.remove(0);
-        Ok(rows)
-    }
-
     /// The SELECT of `set_config(..., true)` calls that scopes a transaction to `scope`.
     fn scope_settings(&self, scope: &Scope, planning: Planning) -> String {
-        let time_left =
-            scope.deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
-        let timeout =
-            time_left.map_or(self.statement_timeout, |left| left.min(self.statement_timeout));
-        let timeout_ms = timeout.as_millis().clamp(1, i32::MAX as u128);
+        let timeout_ms = self.timeout_ms(scope);
 
         // The values are formatted from typed values (a UUID, an integer, a configuration name
         // checked to be a plain identifier), never from client text; set_config takes no bind
@@ -204,6 +136,16 @@ impl Store {
             scope.user_id,
             self.search_config.as_str(),
         )
+    }
+
+    /// The milliseconds a statement of `scope` may take: the time left before the caller's
+    /// deadline, at most the store's statement timeout, and at least 1 (0 means no limit).
+    pub(super) fn timeout_ms(&self, scope: &Scope) -> i32 {
+        let time_left =
+            scope.deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        let timeout =
+            time_left.map_or(self.statement_timeout, |left| left.min(self.statement_timeout));
+        timeout.as_millis().clamp(1, i32::MAX as u128) as i32
     }
 
     /// A connection lent to one call.

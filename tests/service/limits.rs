@@ -127,6 +127,30 @@ async fn the_callers_deadline_cancels_the_statement_in_postgresql() {
     assert_eq!(alice.get(&conversation.id).await.unwrap().title, "deadline");
 }
 
+#[tokio::test]
+async fn a_get_stops_waiting_for_a_locked_table_at_the_callers_deadline() {
+    let app = TestApp::spawn().await;
+    let mut alice = app.user();
+    let conversation = alice.create_titled("deadline").await;
+    // What a migration's ALTER TABLE holds: even a read of one row waits behind it.
+    let mut lock = app.db.begin().await.unwrap();
+    sqlx::query("LOCK TABLE conversations IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+
+    let mut request =
+        tonic::Request::new(pb::GetConversationRequest { id: conversation.id.clone() });
+    request.set_timeout(Duration::from_millis(300));
+    let status = alice.client.get_conversation(request).await.unwrap_err();
+    // PostgreSQL gives up the wait on its own while the table is still locked.
+    wait_for_lock_waiters(&app, 0).await;
+    lock.rollback().await.unwrap();
+
+    assert!(matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled), "{status:?}");
+    assert_eq!(alice.get(&conversation.id).await.unwrap().title, "deadline");
+}
+
 type PendingCall<T> = tokio::task::JoinHandle<Result<tonic::Response<T>, tonic::Status>>;
 
 /// Starts a rename of a locked conversation and waits until it holds a connection, blocked
