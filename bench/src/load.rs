@@ -88,13 +88,36 @@ pub struct ReadyArgs {
 /// What the callers of a run collected.
 struct Tally {
     histogram: Histogram<u64>,
+    /// Open loop only: how late each call was sent after its due time, which its latency
+    /// includes. It shows how much of a tail is the load generator's own.
+    send_lag: Histogram<u64>,
     ok: u64,
     errors: BTreeMap<String, u64>,
 }
 
 impl Tally {
     fn new() -> Self {
-        Self { histogram: new_histogram(), ok: 0, errors: BTreeMap::new() }
+        Self {
+            histogram: new_histogram(),
+            send_lag: new_histogram(),
+            ok: 0,
+            errors: BTreeMap::new(),
+        }
+    }
+
+    fn record_send_lag(&mut self, lag: Duration) {
+        let micros = u64::try_from(lag.as_micros()).unwrap_or(u64::MAX);
+        self.send_lag.saturating_record(micros.max(1));
+    }
+
+    /// The send lag's p99 and maximum in milliseconds, for the result's notes.
+    fn send_lag_notes(&self, notes: &mut BTreeMap<String, serde_json::Value>) {
+        if self.send_lag.is_empty() {
+            return;
+        }
+        let ms = |micros: u64| (micros as f64 / 10.0).round() / 100.0;
+        notes.insert("send_lag_ms_p99".into(), ms(self.send_lag.value_at_quantile(0.99)).into());
+        notes.insert("send_lag_ms_max".into(), ms(self.send_lag.max()).into());
     }
 
     fn record(&mut self, outcome: Result<(), tonic::Code>, latency: Duration) {
@@ -110,6 +133,7 @@ impl Tally {
 
     fn merge(&mut self, other: Tally) {
         self.histogram.add(&other.histogram).expect("histograms of the same bounds");
+        self.send_lag.add(&other.send_lag).expect("histograms of the same bounds");
         self.ok += other.ok;
         for (code, count) in other.errors {
             *self.errors.entry(code).or_default() += count;
@@ -152,6 +176,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     if let Ok(cpu) = cpu.await {
         cpu.notes(tally.ok, &mut notes);
     }
+    tally.send_lag_notes(&mut notes);
 
     let seconds = args.duration.as_secs_f64();
     let result = RunResult {
@@ -238,11 +263,14 @@ async fn open_loop(target: &Arc<Target>, args: &LoadArgs) -> Tally {
                 in_flight.fetch_add(1, Ordering::Relaxed);
                 sequence += 1;
                 runtime.spawn(async move {
+                    let send_lag = due.elapsed();
                     let mut rng = SmallRng::seed_from_u64(sequence);
                     let outcome = target.call(scenario, &mut rng).await;
                     let latency = due.elapsed();
                     if due >= measure_from {
-                        tally.lock().expect("tally lock").record(outcome, latency);
+                        let mut tally = tally.lock().expect("tally lock");
+                        tally.record(outcome, latency);
+                        tally.record_send_lag(send_lag);
                     }
                     in_flight.fetch_sub(1, Ordering::Relaxed);
                 });

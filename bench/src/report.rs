@@ -156,14 +156,17 @@ pub fn print_report(args: ReportArgs) -> anyhow::Result<()> {
     }
 
     table.push_str(
-        "\n| open loop at half the closed-loop rate | rate/s | p50 ms | p99 ms | p99.9 ms |\n",
+        "\n| open loop at half the closed-loop rate | rate/s | p50 ms | p99 ms | p99.9 ms \
+         | sent late, p99 ms |\n",
     );
-    table.push_str("|---|---:|---:|---:|---:|\n");
+    table.push_str("|---|---:|---:|---:|---:|---:|\n");
     for name in ["get", "create", "append", "search", "stats"] {
         let Some(result) = open(name) else { continue };
+        let send_lag =
+            result.notes.get("send_lag_ms_p99").map_or(String::new(), ToString::to_string);
         let _ = writeln!(
             table,
-            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {send_lag} |",
             result.target_rate.unwrap_or_default(),
             result.latency_ms.p50,
             result.latency_ms.p99,
