@@ -12,9 +12,9 @@
 -- that may call it could set the same setting itself.
 --
 -- A statement's own statement_timeout is fixed before the statement starts, so a setting
--- made inside this function would only bound later statements. The one thing a primary-key
--- read can wait for is a table lock (a migration's ALTER TABLE, say), and lock_timeout, read
--- when a wait begins, bounds that wait by the caller's deadline instead.
+-- made inside this function would only bound later statements. The one long wait a
+-- primary-key read can meet is a table lock (a migration's ALTER TABLE, say), and
+-- lock_timeout, read when a wait begins, bounds that wait by the caller's deadline instead.
 CREATE FUNCTION get_conversation(caller UUID, wanted UUID, wait_ms INTEGER)
 RETURNS TABLE (
   id              UUID,
