@@ -105,9 +105,18 @@ impl Tally {
         }
     }
 
+    fn record(&mut self, outcome: Result<(), tonic::Code>, latency: Duration) {
+        match outcome {
+            Ok(()) => {
+                self.ok += 1;
+                record_duration(&mut self.histogram, latency);
+            }
+            Err(code) => *self.errors.entry(format!("{code:?}")).or_default() += 1,
+        }
+    }
+
     fn record_send_lag(&mut self, lag: Duration) {
-        let micros = u64::try_from(lag.as_micros()).unwrap_or(u64::MAX);
-        self.send_lag.saturating_record(micros.max(1));
+        record_duration(&mut self.send_lag, lag);
     }
 
     /// The send lag's p99 and maximum in milliseconds, for the result's notes.
@@ -115,20 +124,9 @@ impl Tally {
         if self.send_lag.is_empty() {
             return;
         }
-        let ms = |micros: u64| (micros as f64 / 10.0).round() / 100.0;
-        notes.insert("send_lag_ms_p99".into(), ms(self.send_lag.value_at_quantile(0.99)).into());
-        notes.insert("send_lag_ms_max".into(), ms(self.send_lag.max()).into());
-    }
-
-    fn record(&mut self, outcome: Result<(), tonic::Code>, latency: Duration) {
-        match outcome {
-            Ok(()) => {
-                self.ok += 1;
-                let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-                self.histogram.saturating_record(micros.max(1));
-            }
-            Err(code) => *self.errors.entry(format!("{code:?}")).or_default() += 1,
-        }
+        let send_lag = Percentiles::of(&self.send_lag);
+        notes.insert("send_lag_ms_p99".into(), send_lag.p99.into());
+        notes.insert("send_lag_ms_max".into(), send_lag.max.into());
     }
 
     fn merge(&mut self, other: Tally) {
@@ -139,6 +137,12 @@ impl Tally {
             *self.errors.entry(code).or_default() += count;
         }
     }
+}
+
+/// Records `duration` in microseconds, at least 1, the histograms' lowest value.
+fn record_duration(histogram: &mut Histogram<u64>, duration: Duration) {
+    let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
+    histogram.saturating_record(micros.max(1));
 }
 
 pub async fn run(args: LoadArgs) -> anyhow::Result<()> {

@@ -6,29 +6,13 @@
 
 use std::time::Duration;
 
-use conversation_service::database::RUNTIME_ROLE;
 use conversation_service::domain::{ContextData, Mode, Title};
 use conversation_service::store::{NewConversation, Scope, Store, StoreError, Transition};
 use futures::future::join_all;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
-use crate::support::{AppOptions, TestApp, fresh_database};
-
-/// A store over a pool of `size` connections, beside a served app on the same database.
-async fn store_with_pool_of(size: u32) -> (TestApp, PgPool, Store) {
-    let database = fresh_database().await;
-    let app = TestApp::spawn_on(database.clone(), AppOptions::default()).await;
-    let pool = PgPoolOptions::new()
-        .max_connections(size)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(database.username(RUNTIME_ROLE))
-        .await
-        .unwrap();
-    let store = Store::new(pool.clone());
-    (app, pool, store)
-}
+use crate::support::store_with_pool_of;
 
 /// The connections the store keeps apart from sqlx's pool.
 fn warm_connections(store: &Store, pool: &PgPool) -> usize {

@@ -2,26 +2,17 @@
 //! settings must end with that statement, as a transaction's do, because the connection goes
 //! straight on to the next call, which may act for someone else.
 
-use conversation_service::database::RUNTIME_ROLE;
-use conversation_service::store::{Scope, Store, StoreError};
-use sqlx::postgres::PgPoolOptions;
+use conversation_service::store::{Scope, StoreError};
 use uuid::Uuid;
 
-use crate::support::{AppOptions, TestApp, fresh_database};
+use crate::support::store_with_pool_of;
 
 #[tokio::test]
 async fn a_get_leaves_neither_its_caller_nor_its_lock_timeout_on_the_connection() {
-    let database = fresh_database().await;
-    let app = TestApp::spawn_on(database.clone(), AppOptions::default()).await;
+    // One connection, so that every statement below meets the same server session.
+    let (app, pool, store) = store_with_pool_of(1).await;
     let mut alice = app.user();
     let id: Uuid = alice.create_titled("Alice's").await.id.parse().unwrap();
-    // One connection, so that every statement below meets the same server session.
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(database.username(RUNTIME_ROLE))
-        .await
-        .unwrap();
-    let store = Store::new(pool.clone());
 
     let as_alice = store.get_conversation(&Scope::user(alice.id), id).await;
     let as_bob = store.get_conversation(&Scope::user(Uuid::new_v4()), id).await;

@@ -106,6 +106,22 @@ fn init_test_logs() {
 }
 
 /// Creates a database of its own for one test, already migrated.
+/// A served app on a fresh database, and beside it a store of its own over a pool of `size`
+/// connections as the runtime role, for tests that watch what the store does with its
+/// connections.
+pub async fn store_with_pool_of(size: u32) -> (TestApp, PgPool, Store) {
+    let database = fresh_database().await;
+    let app = TestApp::spawn_on(database.clone(), AppOptions::default()).await;
+    let pool = PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(database.username(RUNTIME_ROLE))
+        .await
+        .unwrap();
+    let store = Store::new(pool.clone());
+    (app, pool, store)
+}
+
 pub async fn fresh_database() -> PgConnectOptions {
     let shared = shared();
     let name = format!("test_{}", Uuid::new_v4().simple());
