@@ -117,13 +117,16 @@ impl Database {
     }
 
     /// Warns when row-level security keeps search from its indexes: the text search and
-    /// trigram matches must be LEAKPROOF for PostgreSQL to use them in an index scan ahead of
-    /// the policy (see the migration `search_under_row_security`).
+    /// trigram matches, and the functions of the message index's words, must be LEAKPROOF for
+    /// PostgreSQL to use them in an index scan ahead of the policy (see the migrations
+    /// `search_under_row_security` and `search_terms_per_user`).
     pub async fn check_search_indexes(&self) {
         let unmarked: Result<Vec<String>, _> = sqlx::query_scalar(
             "SELECT p.oid::regprocedure::text FROM pg_proc p \
              WHERE NOT p.proleakproof \
                AND (p.oid = 'pg_catalog.ts_match_vq(tsvector, tsquery)'::regprocedure \
+                    OR p.oid = to_regprocedure('user_search_terms(uuid, tsvector)') \
+                    OR p.oid = to_regprocedure('user_search_query(uuid, tsquery)') \
                     OR (p.proname = 'similarity_op' AND EXISTS ( \
                           SELECT 1 FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid \
                           WHERE d.objid = p.oid AND d.deptype = 'e' AND e.extname = 'pg_trgm')))",

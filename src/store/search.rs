@@ -14,7 +14,7 @@
 //! those. For nearly every user that is every match; for a user whose words match thousands
 //! of conversations, it is the most relevant of the recent ones.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
 use tracing::instrument;
 
@@ -90,14 +90,41 @@ pub const TITLE_CANDIDATES: i64 = 100;
 /// How many of the newest matching messages a search ranks.
 pub const MESSAGE_CANDIDATES: i64 = 200;
 
-/// Matching messages are looked for in the last 3 days first, then in the 27 before, then in
-/// the 150 before those, then in everything older, and each later window is read only while
-/// the earlier ones found fewer than [`MESSAGE_CANDIDATES`]. Messages are partitioned by month,
-/// so a window is a few partitions, and a query with many matches never reads the older ones.
-/// The first window is short because a common word has to be fetched and sorted wherever it
-/// matches within a window: for a user who writes a thousand messages a day, three days of a
-/// word in one message of ten are a few hundred rows, thirty days are thousands.
-const WINDOW_BOUNDS_DAYS: [i64; 3] = [3, 30, 180];
+/// Matching messages are looked for in the last 3 days first, then back to the start of the
+/// month 30 days ago, then back to the start of the month 180 days ago, then in everything
+/// older, and each later window is read only while the earlier ones found fewer than
+/// [`MESSAGE_CANDIDATES`]. Messages are partitioned by month, so a window is a few partitions,
+/// and a query with many matches never reads the older ones. The first window is short because
+/// a common word has to be fetched and sorted wherever it matches within a window: for a user
+/// who writes a thousand messages a day, three days of a word in one message of ten are a few
+/// hundred rows, thirty days are thousands. The older bounds fall on the first of a month so
+/// that a query that reads several windows reads no partition's index twice.
+const WINDOW_BOUNDS: [MessageWindowBound; 3] = [
+    MessageWindowBound::DaysAgo(3),
+    MessageWindowBound::MonthOfDaysAgo(30),
+    MessageWindowBound::MonthOfDaysAgo(180),
+];
+
+/// Where a window of messages begins, counted back from now.
+#[derive(Debug, Clone, Copy)]
+enum MessageWindowBound {
+    DaysAgo(i64),
+    /// The first instant (UTC, as the partitions are cut) of the month that holds that day.
+    MonthOfDaysAgo(i64),
+}
+
+impl MessageWindowBound {
+    fn before(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Self::DaysAgo(days) => now - Duration::days(days),
+            Self::MonthOfDaysAgo(days) => {
+                let day = (now - Duration::days(days)).date_naive();
+                let first = day.with_day(1).unwrap_or(day);
+                first.and_time(NaiveTime::MIN).and_utc()
+            }
+        }
+    }
+}
 
 const HEADLINE_OPTIONS: &str =
     "MaxFragments=1, MaxWords=24, MinWords=8, ShortWord=2, StartSel=**, StopSel=**";
@@ -214,9 +241,29 @@ fn push_message_window(
     if let Some(until) = window.1 {
         builder.push(" AND m.created_at < ").push_bind(until);
     }
-    builder.push(" AND m.content_search @@ ");
-    push_tsquery(builder, query, config);
+    push_message_match(builder, user_id, query, config);
     builder.push(" ORDER BY m.created_at DESC LIMIT ").push(MESSAGE_CANDIDATES).push(")");
+}
+
+/// Whether message `m` matches, read through the index of words per group of users (migration
+/// 20261204000002). Its words have no positions, so a query with a phrase (`<->`, from quotes
+/// or a hyphenated word) is checked against the message's own vector too. Whether the query
+/// has one is a constant of the statement: PostgreSQL folds the check while planning and drops
+/// whichever side of the OR does not apply.
+fn push_message_match(
+    builder: &mut QueryBuilder<Postgres>,
+    user_id: Uuid,
+    query: &SearchQuery,
+    config: &str,
+) {
+    builder.push(" AND user_search_terms(m.user_id, m.content_search) @@ user_search_query(");
+    builder.push_bind(user_id).push(", ");
+    push_tsquery(builder, query, config);
+    builder.push(") AND (strpos(");
+    push_tsquery(builder, query, config);
+    builder.push("::text, '<') = 0 OR m.content_search @@ ");
+    push_tsquery(builder, query, config);
+    builder.push(")");
 }
 
 fn full_text(
@@ -240,8 +287,8 @@ fn full_text(
     // The windows are read in turn and only as far as the LIMIT needs, newest first.
     builder.push("), message_candidates AS (");
     let mut until = None;
-    for days in WINDOW_BOUNDS_DAYS {
-        let since = now - Duration::days(days);
+    for bound in WINDOW_BOUNDS {
+        let since = bound.before(now);
         push_message_window(&mut builder, user_id, query, config, (Some(since), until));
         builder.push(" UNION ALL ");
         until = Some(since);
@@ -294,4 +341,28 @@ fn fuzzy(user_id: Uuid, query: &SearchQuery) -> QueryBuilder<Postgres> {
     );
     builder.push_bind(user_id).push(" WHERE true");
     builder
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn the_older_windows_begin_on_the_first_of_a_month() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 4, 16, 20, 53).unwrap();
+
+        let bounds: Vec<DateTime<Utc>> =
+            WINDOW_BOUNDS.iter().map(|bound| bound.before(now)).collect();
+
+        assert_eq!(
+            bounds,
+            [
+                Utc.with_ymd_and_hms(2026, 12, 1, 16, 20, 53).unwrap(),
+                Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+                Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap(),
+            ]
+        );
+    }
 }

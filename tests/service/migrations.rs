@@ -94,6 +94,41 @@ async fn search_matches_leakproof(pool: &PgPool) -> (bool, bool) {
     .unwrap()
 }
 
+/// The functions of the message index's words, with their LEAKPROOF marks, and the message
+/// search indexes, by name.
+async fn message_search_schema(pool: &PgPool) -> (Vec<(String, bool)>, Vec<String>) {
+    let functions = sqlx::query_as(
+        "SELECT proname::text, proleakproof FROM pg_proc \
+         WHERE proname IN ('user_search_terms', 'user_search_query') ORDER BY proname",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let indexes = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE tablename = 'messages' \
+         AND indexname IN ('idx_messages_search_terms', 'idx_messages_content_search')",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    (functions, indexes)
+}
+
+#[tokio::test]
+async fn the_per_user_word_index_replaces_the_shared_one_and_reverts_to_it() {
+    let database = fresh_database().await;
+    let pool = PgPool::connect_with(database).await.unwrap();
+    let migrated = message_search_schema(&pool).await;
+
+    MIGRATOR.undo(&pool, 20261204000001).await.expect("the migration reverts");
+    let reverted = message_search_schema(&pool).await;
+    pool.close().await;
+
+    let marked = vec![("user_search_query".to_string(), true), ("user_search_terms".into(), true)];
+    assert_eq!(migrated, (marked, vec!["idx_messages_search_terms".to_string()]));
+    assert_eq!(reverted, (vec![], vec!["idx_messages_content_search".to_string()]));
+}
+
 #[tokio::test]
 async fn migrating_as_a_superuser_lets_search_use_its_indexes_under_row_security() {
     let database = fresh_database().await;

@@ -3,11 +3,14 @@
 
 use std::collections::HashSet;
 
+use conversation_service::database::RUNTIME_ROLE;
 use conversation_service::pb;
 use conversation_service::store::TITLE_CANDIDATES;
+use sqlx::PgPool;
 use tonic::Code;
+use uuid::Uuid;
 
-use crate::support::{TestApp, TestUser, violated_fields};
+use crate::support::{TestApp, TestUser, fresh_database, signed_in_client, violated_fields};
 
 async fn search(user: &mut TestUser, query: &str) -> Result<Vec<pb::SearchHit>, tonic::Status> {
     search_pages(user, pb::SearchConversationsRequest { query: query.into(), ..Default::default() })
@@ -341,4 +344,109 @@ async fn matching_messages_months_or_years_old_are_found_when_few_recent_ones_ma
     let mut found = titles(&hits);
     found.sort();
     assert_eq!(found, ["Last year", "Today", "Two months ago"]);
+}
+
+/// A new user whose words the message index keys under the same group as `user`'s
+/// (migration 20261204000002): the two share their posting lists.
+async fn user_of_the_same_word_group(app: &TestApp, user: &TestUser) -> TestUser {
+    let id: Uuid = sqlx::query_scalar(
+        "SELECT id FROM (SELECT gen_random_uuid() AS id FROM generate_series(1, 10000)) AS ids \
+         WHERE left(md5(id::text), 2) = left(md5($1::text), 2) LIMIT 1",
+    )
+    .bind(user.id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    TestUser { id, client: signed_in_client(app.channel(), id) }
+}
+
+#[tokio::test]
+async fn users_whose_words_share_posting_lists_never_find_each_others_messages() {
+    let app = TestApp::spawn().await;
+    let mut alice = app.user();
+    let mut bob = user_of_the_same_word_group(&app, &alice).await;
+    let alices = alice.create_titled("Tuesday").await;
+    alice.append(&alices.id, "Overtrading at the open again").await;
+    let bobs = bob.create_titled("Wednesday").await;
+    bob.append(&bobs.id, "Overtrading into the close").await;
+
+    let alice_found = search(&mut alice, "overtrading").await.unwrap();
+    let bob_found = search(&mut bob, "overtrading").await.unwrap();
+
+    assert_eq!(titles(&alice_found), ["Tuesday"]);
+    assert_eq!(titles(&bob_found), ["Wednesday"]);
+}
+
+#[tokio::test]
+async fn a_hyphenated_word_matches_only_where_its_parts_stand_together() {
+    let app = TestApp::spawn().await;
+    let mut alice = app.user();
+    let together = alice.create_titled("one").await;
+    alice.append(&together.id, "Move the stop to break-even after the first target").await;
+    let apart = alice.create_titled("two").await;
+    alice.append(&apart.id, "Even a small break from the screens helps").await;
+
+    let hits = search(&mut alice, "break-even").await.unwrap();
+
+    assert_eq!(titles(&hits), ["one"]);
+}
+
+#[tokio::test]
+async fn an_excluded_phrase_keeps_messages_that_hold_its_words_apart() {
+    let app = TestApp::spawn().await;
+    let mut alice = app.user();
+    let phrase = alice.create_titled("one").await;
+    alice.append(&phrase.id, "Trading without a stop loss").await;
+    let apart = alice.create_titled("two").await;
+    alice.append(&apart.id, "Trading the loss made me stop").await;
+
+    let hits = search(&mut alice, "trading -\"stop loss\"").await.unwrap();
+
+    assert_eq!(titles(&hits), ["two"]);
+}
+
+#[tokio::test]
+async fn under_row_security_the_words_of_a_message_search_are_matched_in_the_index() {
+    let database = fresh_database().await;
+    let admin = PgPool::connect_with(database.clone()).await.unwrap();
+    let caller = Uuid::new_v4();
+    // Enough of the caller's messages that reading them all and checking each one's words
+    // costs more than asking the index for the word: the plan then shows whether it can.
+    for statement in [
+        "INSERT INTO users (id) VALUES ($1)",
+        "INSERT INTO conversations (user_id) VALUES ($1)",
+        "INSERT INTO messages (conversation_id, user_id, type, content) \
+         SELECT c.id, c.user_id, 'user', 'levels to watch today, number ' || n \
+         FROM conversations c, generate_series(1, 300) AS n WHERE c.user_id = $1",
+        "ANALYZE messages",
+    ] {
+        let query = sqlx::query(statement);
+        let query = if statement.contains("$1") { query.bind(caller) } else { query };
+        query.execute(&admin).await.unwrap();
+    }
+    admin.close().await;
+
+    let runtime = PgPool::connect_with(database.username(RUNTIME_ROLE)).await.unwrap();
+    let mut transaction = runtime.begin().await.unwrap();
+    sqlx::query("SELECT set_config('conversation.user_id', $1, true)")
+        .bind(caller.to_string())
+        .execute(&mut *transaction)
+        .await
+        .unwrap();
+    // The message windows' condition, as src/store/search.rs writes it.
+    let explain = format!(
+        "EXPLAIN SELECT m.id FROM messages m WHERE m.user_id = '{caller}' \
+         AND user_search_terms(m.user_id, m.content_search) \
+             @@ user_search_query('{caller}', websearch_to_tsquery('english', 'breakout'))"
+    );
+    let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
+        .fetch_all(&mut *transaction)
+        .await
+        .unwrap();
+    transaction.rollback().await.unwrap();
+    runtime.close().await;
+
+    let words_in_index =
+        plan.iter().any(|line| line.contains("Index Cond") && line.contains("user_search_terms"));
+    assert!(words_in_index, "{}", plan.join("\n"));
 }
