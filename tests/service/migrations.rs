@@ -129,6 +129,29 @@ async fn the_per_user_word_index_replaces_the_shared_one_and_reverts_to_it() {
     assert_eq!(reverted, (vec![], vec!["idx_messages_content_search".to_string()]));
 }
 
+async fn title_index_options(pool: &PgPool) -> Option<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT reloptions::text[] FROM pg_class WHERE relname = 'idx_conversations_title_search'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_title_index_places_its_entries_at_once_and_reverts_to_a_pending_list() {
+    let database = fresh_database().await;
+    let pool = PgPool::connect_with(database).await.unwrap();
+    let migrated = title_index_options(&pool).await;
+
+    MIGRATOR.undo(&pool, 20261204000002).await.expect("the migration reverts");
+    let reverted = title_index_options(&pool).await;
+    pool.close().await;
+
+    assert_eq!(migrated, Some(vec!["fastupdate=off".to_string()]));
+    assert_eq!(reverted, None);
+}
+
 #[tokio::test]
 async fn migrating_as_a_superuser_lets_search_use_its_indexes_under_row_security() {
     let database = fresh_database().await;

@@ -1,0 +1,1 @@
+ALTER INDEX idx_conversations_title_search RESET (fastupdate);
