@@ -97,8 +97,8 @@ pub const MESSAGE_CANDIDATES: i64 = 200;
 /// and a query with many matches never reads the older ones. The first window is short because
 /// a common word has to be fetched and sorted wherever it matches within a window: for a user
 /// who writes a thousand messages a day, three days of a word in one message of ten are a few
-/// hundred rows, thirty days are thousands. The older bounds fall on the first of a month so
-/// that a query that reads several windows reads no partition's index twice.
+/// hundred rows, thirty days are thousands. The older bounds fall on the first of a month, so
+/// that of the partitions a query reads, only the one holding the first bound is read twice.
 const WINDOW_BOUNDS: [MessageWindowBound; 3] = [
     MessageWindowBound::DaysAgo(3),
     MessageWindowBound::MonthOfDaysAgo(30),
