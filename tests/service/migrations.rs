@@ -82,6 +82,19 @@ async fn the_schema_has_the_six_indexes_of_the_spec() {
     }
 }
 
+/// What `read` finds in a freshly migrated database, then after reverting every migration
+/// newer than `version`.
+async fn migrated_and_reverted_to<T>(version: i64, read: impl AsyncFn(&PgPool) -> T) -> (T, T) {
+    let database = fresh_database().await;
+    let pool = PgPool::connect_with(database).await.unwrap();
+    let migrated = read(&pool).await;
+
+    MIGRATOR.undo(&pool, version).await.expect("the migrations revert");
+    let reverted = read(&pool).await;
+    pool.close().await;
+    (migrated, reverted)
+}
+
 /// Whether the text search and trigram matches are LEAKPROOF, in that order.
 async fn search_matches_leakproof(pool: &PgPool) -> (bool, bool) {
     sqlx::query_as(
@@ -116,13 +129,8 @@ async fn message_search_schema(pool: &PgPool) -> (Vec<(String, bool)>, Vec<Strin
 
 #[tokio::test]
 async fn the_per_user_word_index_replaces_the_shared_one_and_reverts_to_it() {
-    let database = fresh_database().await;
-    let pool = PgPool::connect_with(database).await.unwrap();
-    let migrated = message_search_schema(&pool).await;
-
-    MIGRATOR.undo(&pool, 20261204000001).await.expect("the migration reverts");
-    let reverted = message_search_schema(&pool).await;
-    pool.close().await;
+    let (migrated, reverted) =
+        migrated_and_reverted_to(20261204000001, message_search_schema).await;
 
     let marked = vec![("user_search_query".to_string(), true), ("user_search_terms".into(), true)];
     assert_eq!(migrated, (marked, vec!["idx_messages_search_terms".to_string()]));
@@ -140,13 +148,7 @@ async fn title_index_options(pool: &PgPool) -> Option<Vec<String>> {
 
 #[tokio::test]
 async fn the_title_index_places_its_entries_at_once_and_reverts_to_a_pending_list() {
-    let database = fresh_database().await;
-    let pool = PgPool::connect_with(database).await.unwrap();
-    let migrated = title_index_options(&pool).await;
-
-    MIGRATOR.undo(&pool, 20261204000002).await.expect("the migration reverts");
-    let reverted = title_index_options(&pool).await;
-    pool.close().await;
+    let (migrated, reverted) = migrated_and_reverted_to(20261204000002, title_index_options).await;
 
     assert_eq!(migrated, Some(vec!["fastupdate=off".to_string()]));
     assert_eq!(reverted, None);
@@ -154,13 +156,8 @@ async fn the_title_index_places_its_entries_at_once_and_reverts_to_a_pending_lis
 
 #[tokio::test]
 async fn migrating_as_a_superuser_lets_search_use_its_indexes_under_row_security() {
-    let database = fresh_database().await;
-    let pool = PgPool::connect_with(database).await.unwrap();
-    let migrated = search_matches_leakproof(&pool).await;
-
-    MIGRATOR.undo(&pool, 20261203000008).await.expect("the last migration reverts");
-    let reverted = search_matches_leakproof(&pool).await;
-    pool.close().await;
+    let (migrated, reverted) =
+        migrated_and_reverted_to(20261203000008, search_matches_leakproof).await;
 
     assert_eq!(migrated, (true, true));
     assert_eq!(reverted, (false, false));

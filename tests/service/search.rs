@@ -377,32 +377,41 @@ async fn users_whose_words_share_posting_lists_never_find_each_others_messages()
     assert_eq!(titles(&bob_found), ["Wednesday"]);
 }
 
-#[tokio::test]
-async fn a_hyphenated_word_matches_only_where_its_parts_stand_together() {
+/// The titles that `query` finds among conversations of one user, each given as its title and
+/// the one message it holds.
+async fn titles_found_among(conversations: &[(&str, &str)], query: &str) -> Vec<String> {
     let app = TestApp::spawn().await;
     let mut alice = app.user();
-    let together = alice.create_titled("one").await;
-    alice.append(&together.id, "Move the stop to break-even after the first target").await;
-    let apart = alice.create_titled("two").await;
-    alice.append(&apart.id, "Even a small break from the screens helps").await;
+    for (title, message) in conversations {
+        let conversation = alice.create_titled(title).await;
+        alice.append(&conversation.id, message).await;
+    }
+    titles(&search(&mut alice, query).await.unwrap())
+}
 
-    let hits = search(&mut alice, "break-even").await.unwrap();
+#[tokio::test]
+async fn a_hyphenated_word_matches_only_where_its_parts_stand_together() {
+    let found = titles_found_among(
+        &[
+            ("one", "Move the stop to break-even after the first target"),
+            ("two", "Even a small break from the screens helps"),
+        ],
+        "break-even",
+    )
+    .await;
 
-    assert_eq!(titles(&hits), ["one"]);
+    assert_eq!(found, ["one"]);
 }
 
 #[tokio::test]
 async fn an_excluded_phrase_keeps_messages_that_hold_its_words_apart() {
-    let app = TestApp::spawn().await;
-    let mut alice = app.user();
-    let phrase = alice.create_titled("one").await;
-    alice.append(&phrase.id, "Trading without a stop loss").await;
-    let apart = alice.create_titled("two").await;
-    alice.append(&apart.id, "Trading the loss made me stop").await;
+    let found = titles_found_among(
+        &[("one", "Trading without a stop loss"), ("two", "Trading the loss made me stop")],
+        "trading -\"stop loss\"",
+    )
+    .await;
 
-    let hits = search(&mut alice, "trading -\"stop loss\"").await.unwrap();
-
-    assert_eq!(titles(&hits), ["two"]);
+    assert_eq!(found, ["two"]);
 }
 
 #[tokio::test]
