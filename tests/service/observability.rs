@@ -40,12 +40,15 @@ async fn metrics_count_calls_by_method_and_code_and_follow_open_streams() {
         ("CONVERSATION_RATE_LIMIT_BURST", "10".into()),
     ];
     let service = ServiceProcess::start(options).await;
-    let channel = service.endpoint().connect().await.unwrap();
+    // HTTP/2's smallest window per stream: the server can send little more than a page
+    // before the client reads, so that an open listing stays open until it does.
+    let endpoint = service.endpoint().initial_stream_window_size(65_535);
+    let channel = endpoint.connect().await.unwrap();
     let metrics = SocketAddr::from((Ipv4Addr::LOCALHOST, metrics_port));
     let mut alice = signed_in_client(channel.clone(), Uuid::new_v4());
     let bob = signed_in_client(channel.clone(), Uuid::new_v4());
 
-    // Pages big enough that the stream cannot finish while the client does not read.
+    // Pages of 60 kB, which fill the stream's window.
     let bulky = context(serde_json::json!({ "notes": "x".repeat(60_000) }));
     for title in ["one", "two", "three", "four"] {
         let conversation = pb::Conversation {
