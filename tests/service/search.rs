@@ -66,17 +66,17 @@ async fn an_appended_message_is_findable_at_once_with_a_marked_snippet() {
 
 #[tokio::test]
 async fn a_quoted_phrase_matches_the_words_only_in_that_order() {
-    let app = TestApp::spawn().await;
-    let mut alice = app.user();
-    let in_order = alice.create_titled("one").await;
-    alice.append(&in_order.id, "Always set a stop loss before entry").await;
-    let apart = alice.create_titled("two").await;
-    alice.append(&apart.id, "The loss made me stop trading for the day").await;
+    let found = titles_found_among(
+        &[
+            ("one", "Always set a stop loss before entry"),
+            ("two", "The loss made me stop trading for the day"),
+        ],
+        &["\"stop loss\"", "stop loss"],
+    )
+    .await;
 
-    let phrase = search(&mut alice, "\"stop loss\"").await.unwrap();
-    let words = search(&mut alice, "stop loss").await.unwrap();
-
-    assert_eq!(titles(&phrase), ["one"]);
+    let (phrase, words) = (&found[0], &found[1]);
+    assert_eq!(phrase, &["one"]);
     assert_eq!(words.len(), 2);
 }
 
@@ -377,16 +377,20 @@ async fn users_whose_words_share_posting_lists_never_find_each_others_messages()
     assert_eq!(titles(&bob_found), ["Wednesday"]);
 }
 
-/// The titles that `query` finds among conversations of one user, each given as its title and
-/// the one message it holds.
-async fn titles_found_among(conversations: &[(&str, &str)], query: &str) -> Vec<String> {
+/// The titles that each of `queries` finds among conversations of one user, each conversation
+/// given as its title and the one message it holds.
+async fn titles_found_among(conversations: &[(&str, &str)], queries: &[&str]) -> Vec<Vec<String>> {
     let app = TestApp::spawn().await;
     let mut alice = app.user();
     for (title, message) in conversations {
         let conversation = alice.create_titled(title).await;
         alice.append(&conversation.id, message).await;
     }
-    titles(&search(&mut alice, query).await.unwrap())
+    let mut found = Vec::new();
+    for query in queries {
+        found.push(titles(&search(&mut alice, query).await.unwrap()));
+    }
+    found
 }
 
 #[tokio::test]
@@ -396,22 +400,22 @@ async fn a_hyphenated_word_matches_only_where_its_parts_stand_together() {
             ("one", "Move the stop to break-even after the first target"),
             ("two", "Even a small break from the screens helps"),
         ],
-        "break-even",
+        &["break-even"],
     )
     .await;
 
-    assert_eq!(found, ["one"]);
+    assert_eq!(found, [["one"]]);
 }
 
 #[tokio::test]
 async fn an_excluded_phrase_keeps_messages_that_hold_its_words_apart() {
     let found = titles_found_among(
         &[("one", "Trading without a stop loss"), ("two", "Trading the loss made me stop")],
-        "trading -\"stop loss\"",
+        &["trading -\"stop loss\""],
     )
     .await;
 
-    assert_eq!(found, ["two"]);
+    assert_eq!(found, [["two"]]);
 }
 
 #[tokio::test]
